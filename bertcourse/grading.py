@@ -194,3 +194,12 @@ def check_module_layout(name: str, module, submodules: dict[str, type], hint: st
         if not isinstance(found, kind):
             _fail(name, f"expected a submodule `{child}` of type {kind.__name__}, got {describe(found)}",
                   hint or f"create it in __init__: self.{child} = {kind.__name__}(...)")
+
+
+def check_defined_here(name: str, obj, forbidden_modules: tuple[str, ...] = ("bertcourse", "transformers")) -> None:
+    """``obj`` was written in the notebook, not imported from (or derived from) a reference implementation."""
+    module = getattr(obj, "__module__", "") or ""
+    bases = [base.__module__ for base in getattr(obj, "__mro__", ())[1:]]
+    if module.startswith(forbidden_modules) or any(b.startswith(forbidden_modules) for b in bases):
+        _fail(name, f"is taken from {module or bases}, not written here",
+              "write the implementation yourself in the answer cell")

@@ -110,8 +110,11 @@ def scaled_dot_product_attention(query, key, value, attention_mask=None):
 class BertSelfAttention(nn.Module):
     """Multi-head self-attention: project to queries, keys and values, attend per head, project back.
 
-    Returns the attention block's output before the residual and LayerNorm,
-    which :class:`BertLayer` adds.
+    Submodules: ``query``, ``key``, ``value`` and ``output``, each an
+    ``nn.Linear(hidden_size, hidden_size)``; ``num_heads`` heads of size
+    hidden_size / num_heads. In training, dropout with probability
+    ``config.attention_probs_dropout_prob`` drops attention weights. Returns the
+    block's output before the residual and LayerNorm, which :class:`BertLayer` adds.
     """
 
     def __init__(self, config):
@@ -143,7 +146,13 @@ class BertSelfAttention(nn.Module):
 
 
 class BertEmbeddings(nn.Module):
-    """Token + position + segment embeddings, summed, then LayerNorm and dropout."""
+    """Token + position + segment embeddings, summed, then LayerNorm and dropout.
+
+    Submodules: ``word_embeddings`` (vocab_size x H), ``position_embeddings``
+    (max_position_embeddings x H, positions 0..T-1), ``token_type_embeddings``
+    (type_vocab_size x H), ``norm`` (LayerNorm with ``config.layer_norm_eps``)
+    and ``dropout`` (``config.hidden_dropout_prob``).
+    """
 
     def __init__(self, config):
         super().__init__()
@@ -167,7 +176,14 @@ class BertEmbeddings(nn.Module):
 
 
 class BertLayer(nn.Module):
-    """One encoder block, post-LN: x = norm(x + dropout(sublayer(x))) for attention, then the FFN."""
+    """One encoder block, post-LN: x = norm(x + dropout(sublayer(x))) for attention, then the FFN.
+
+    Submodules: ``attention`` (a BertSelfAttention), ``attention_norm``,
+    ``intermediate`` (Linear H -> I), ``output`` (Linear I -> H), ``output_norm``
+    (LayerNorms with ``config.layer_norm_eps``) and ``dropout``
+    (``config.hidden_dropout_prob``). The FFN is output(GELU(intermediate(x)))
+    with the exact, erf-based GELU.
+    """
 
     def __init__(self, config):
         super().__init__()

@@ -1,0 +1,91 @@
+"""The graded items of every assignment: the course's contract with its students.
+
+Each item names the function or class a student writes, the assignment it
+belongs to and its reference implementation in this package. The solution
+notebooks' answer cells are generated from those references
+(:mod:`bertcourse.authoring`), drift tests compare them, and the book's index
+of graded items is rendered from this table.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+
+ASSIGNMENTS = ("ch1_architecture", "ch2_pretraining", "ch3_variants", "ch4_training", "ch5_finetuning")
+
+
+@dataclass(frozen=True)
+class GradedItem:
+    """One thing a student writes, or a question they answer in prose."""
+
+    name: str
+    assignment: str
+    summary: str
+    reference: str | None = None  # "module:attribute" of the reference implementation; None for written answers
+
+    def load_reference(self):
+        """The reference implementation object (function or class)."""
+        if self.reference is None:
+            raise ValueError(f"{self.name} is a written answer; it has no reference implementation")
+        module, attribute = self.reference.split(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    def signature(self) -> str:
+        """``name(params)`` as the student must keep it (a class shows its constructor)."""
+        if self.reference is None:
+            return "(written answer)"
+        obj = self.load_reference()
+        target = obj.__init__ if inspect.isclass(obj) else obj
+        parameters = list(inspect.signature(target).parameters.values())
+        if inspect.isclass(obj):
+            parameters = parameters[1:]  # drop self
+        return f"{self.name}({', '.join(str(p) for p in parameters)})"
+
+
+ITEMS: tuple[GradedItem, ...] = (
+    GradedItem("wordpiece_tokenize", "ch1_architecture",
+               "Greedy longest-match-first WordPiece for one word.",
+               "bertcourse.tokenization:wordpiece_tokenize"),
+    GradedItem("build_inputs", "ch1_architecture",
+               "[CLS] A [SEP] (B [SEP]) framing, token type ids and BERT's truncation rule.",
+               "bertcourse.tokenization:build_inputs"),
+    GradedItem("scaled_dot_product_attention", "ch1_architecture",
+               "softmax(QK^T/sqrt(d))V with a boolean or 0/1 mask, returning context and weights.",
+               "bertcourse.model:scaled_dot_product_attention"),
+    GradedItem("BertSelfAttention", "ch1_architecture",
+               "Multi-head self-attention with the padding mask and attention dropout.",
+               "bertcourse.model:BertSelfAttention"),
+    GradedItem("BertEmbeddings", "ch1_architecture",
+               "Token + position + segment embeddings, LayerNorm, dropout.",
+               "bertcourse.model:BertEmbeddings"),
+    GradedItem("BertLayer", "ch1_architecture",
+               "One post-LN encoder layer: attention and GELU feed-forward, each with residual and LayerNorm.",
+               "bertcourse.model:BertLayer"),
+    GradedItem("encoder_matches_transformers", "ch1_architecture",
+               "Your parts, assembled and loaded with MiniLM, reproduce transformers.BertModel."),
+    GradedItem("written_mask_and_scale", "ch1_architecture",
+               "Written: why scale by sqrt(d), and what goes wrong without the padding mask."),
+    GradedItem("written_post_ln", "ch1_architecture",
+               "Written: post-LN versus pre-LN, and where BERT's parameters live."),
+)
+
+
+def items(assignment: str | None = None, *, with_reference: bool | None = None) -> list[GradedItem]:
+    """The registered items, optionally of one assignment and with/without a reference."""
+    if assignment is not None and assignment not in ASSIGNMENTS:
+        raise ValueError(f"unknown assignment {assignment!r}; expected one of {ASSIGNMENTS}")
+    return [
+        item for item in ITEMS
+        if (assignment is None or item.assignment == assignment)
+        and (with_reference is None or (item.reference is not None) == with_reference)
+    ]
+
+
+def item(name: str) -> GradedItem:
+    """The item called ``name``."""
+    for candidate in ITEMS:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(f"no graded item named {name!r}")
