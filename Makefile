@@ -12,13 +12,14 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export MPLBACKEND := Agg
 
-.PHONY: help venv data book test lab bench clean distclean lock
+.PHONY: help venv data book test lab bench release clean distclean lock
 
 help:
 	@echo "make book   - set up, fetch data, build the book into _build/html (profile: \$${BERTCOURSE_PROFILE:-cpu})"
 	@echo "make test   - set up, fetch data, run the whole test suite (profile: ci)"
 	@echo "make lab    - JupyterLab on the student notebooks in exercises/"
 	@echo "make bench  - speed and memory benchmarks into _build/bench"
+	@echo "make release - regenerate exercises/ from solutions/ (nbgrader generate_assignment)"
 	@echo "make clean  - remove build outputs and nbgrader working folders (distclean: the venv too)"
 
 venv: $(VENV)/.installed
@@ -46,6 +47,13 @@ lab: data
 
 bench: data
 	$(BIN)/python -m bertcourse bench
+
+# Instructors: after editing a notebook in solutions/, sync answer cells from the package and regenerate the release.
+release: venv
+	$(BIN)/python -m bertcourse sync
+	for notebook in solutions/*/*.ipynb; do \
+	  $(BIN)/nbgrader generate_assignment "$$(basename "$$(dirname "$$notebook")")" --force || exit 1; \
+	done
 
 lock: venv
 	{ echo '# Pinned environment for a reproducible build (CPU torch). Regenerate with `make lock`.'; \

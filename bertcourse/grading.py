@@ -203,3 +203,26 @@ def check_defined_here(name: str, obj, forbidden_modules: tuple[str, ...] = ("be
     if module.startswith(forbidden_modules) or any(b.startswith(forbidden_modules) for b in bases):
         _fail(name, f"is taken from {module or bases}, not written here",
               "write the implementation yourself in the answer cell")
+
+
+def load_reference_weights(name: str, module, reference) -> None:
+    """Copy ``reference``'s parameters into ``module``, whose parameters must have the same names and shapes.
+
+    Extra buffers in ``module`` (e.g. a ``position_ids`` buffer) are allowed;
+    a parameter the reference lacks, or one it has under another name, is not.
+    """
+    own = dict(module.named_parameters())
+    expected = dict(reference.named_parameters())
+    for key, tensor in expected.items():
+        if key not in own:
+            _fail(name, f"has no parameter `{key}` (the reference's names: {sorted(expected)})",
+                  "keep the submodule names the docstring gives")
+        if own[key].shape != tensor.shape:
+            _fail(name, f"parameter `{key}` has shape {tuple(own[key].shape)}, expected {tuple(tensor.shape)}")
+    extra = sorted(set(own) - set(expected))
+    if extra:
+        _fail(name, f"has parameters the reference does not have: {extra}",
+              "BERT's modules have exactly the submodules the docstring lists")
+    with torch.no_grad():
+        for key, tensor in expected.items():
+            own[key].copy_(tensor)

