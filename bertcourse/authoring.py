@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from .registry import items
+from .registry import ASSIGNMENTS, items
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -101,3 +101,38 @@ def sync_solutions(assignment: str, root: Path | str = ".") -> list[str]:
     if changed:
         nbformat.write(notebook, path)
     return changed
+
+
+def points_by_item(assignment: str, root: Path | str = ".") -> dict[str, tuple[float, float]]:
+    """(autograded points, manually graded points) of each item, read from the source notebook's metadata."""
+    notebook = nbformat.read(solution_notebook(assignment, root), as_version=4)
+    points = {item.name: [0.0, 0.0] for item in items(assignment)}
+    for cell in notebook.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if not meta.get("grade"):
+            continue
+        grade_id = meta["grade_id"]
+        if meta.get("solution"):  # a manually graded answer
+            points[grade_id][1] += meta["points"]
+            continue
+        # Longest name first, so test_BertLayer_hidden is not credited to a shorter prefix.
+        for name in sorted(points, key=len, reverse=True):
+            if grade_id.startswith(f"test_{name}"):
+                points[name][0] += meta["points"]
+                break
+    return {name: (auto, manual) for name, (auto, manual) in points.items()}
+
+
+def graded_items_markdown(root: Path | str | None = None) -> str:
+    """A Markdown table of every graded item of every assignment that has a source notebook."""
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[1]
+    rows = ["| assignment | item | what | autograded | by hand |", "| --- | --- | --- | ---: | ---: |"]
+    for assignment in ASSIGNMENTS:
+        if not solution_notebook(assignment, root).exists():
+            continue
+        points = points_by_item(assignment, root)
+        for item in items(assignment):
+            auto, manual = points[item.name]
+            signature = f"`{item.signature()}`: " if item.reference else ""
+            rows.append(f"| `{assignment}` | `{item.name}` | {signature}{item.summary} | {auto:g} | {manual:g} |")
+    return "\n".join(rows)

@@ -85,7 +85,7 @@ PRESETS: dict[str, BertConfig] = {
 }
 
 
-def scaled_dot_product_attention(query, key, value, attention_mask=None):
+def scaled_dot_product_attention(query, key, value, attention_mask=None) -> tuple[Tensor, Tensor]:
     """softmax(Q K^T / sqrt(d)) V, written out so every step can be inspected.
 
     Args:

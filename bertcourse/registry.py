@@ -35,7 +35,7 @@ class GradedItem:
     def signature(self) -> str:
         """``name(params)`` as the student must keep it (a class shows its constructor)."""
         if self.reference is None:
-            return "(written answer)"
+            return ""
         obj = self.load_reference()
         target = obj.__init__ if inspect.isclass(obj) else obj
         parameters = list(inspect.signature(target).parameters.values())
@@ -69,6 +69,24 @@ ITEMS: tuple[GradedItem, ...] = (
                "Written: why scale by sqrt(d), and what goes wrong without the padding mask."),
     GradedItem("written_post_ln", "ch1_architecture",
                "Written: post-LN versus pre-LN, and where BERT's parameters live."),
+    GradedItem("mask_tokens", "ch2_pretraining",
+               "BERT's 80/10/10 masking of a batch, returning masked ids and MLM labels.",
+               "bertcourse.masking:mask_tokens"),
+    GradedItem("whole_word_mask", "ch2_pretraining",
+               "Select whole words, all their sub-tokens together.",
+               "bertcourse.masking:whole_word_mask"),
+    GradedItem("span_mask", "ch2_pretraining",
+               "SpanBERT's geometric span masking.",
+               "bertcourse.masking:span_mask"),
+    GradedItem("create_nsp_examples", "ch2_pretraining",
+               "Next-sentence-prediction pairs: half true next sentences, half from another document.",
+               "bertcourse.sentence_pairs:create_nsp_examples"),
+    GradedItem("create_sop_examples", "ch2_pretraining",
+               "Sentence-order-prediction pairs (ALBERT): consecutive segments, half swapped.",
+               "bertcourse.sentence_pairs:create_sop_examples"),
+    GradedItem("mlm_loss_and_accuracy", "ch2_pretraining",
+               "Cross-entropy and accuracy over the labelled (masked) positions only.",
+               "bertcourse.objectives:mlm_loss_and_accuracy"),
 )
 
 

@@ -10,7 +10,7 @@ Both are graded items of Chapter 1; transformers' tokenizer is the ground truth.
 from __future__ import annotations
 
 
-def wordpiece_tokenize(word, vocab, unk_token="[UNK]", max_input_chars_per_word=100):
+def wordpiece_tokenize(word: str, vocab, unk_token: str = "[UNK]", max_input_chars_per_word: int = 100) -> list[str]:
     """Split one (already lower-cased, punctuation-split) word into WordPiece tokens.
 
     Greedy longest-match-first: at each position take the longest piece in
@@ -43,7 +43,9 @@ def wordpiece_tokenize(word, vocab, unk_token="[UNK]", max_input_chars_per_word=
     return pieces
 
 
-def build_inputs(tokens_a, tokens_b=None, max_length=None):
+def build_inputs(
+    tokens_a: list[str], tokens_b: list[str] | None = None, max_length: int | None = None
+) -> tuple[list[str], list[int]]:
     """Frame one or two token sequences for BERT and give each token its segment id.
 
     Returns ``(["[CLS]", *A, "[SEP]"], [0, ...])`` for one sequence and

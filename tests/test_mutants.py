@@ -53,3 +53,12 @@ def test_variant_is_graded_as_expected(assignment, variant):
         assert points == full, f"a correct alternative lost points: {failures}"
     else:
         assert points < full, f"mutant '{variant.name}' got full marks ({points}/{full})"
+
+
+@pytest.mark.parametrize("assignment", [a for a in registry.ASSIGNMENTS
+                                        if (ROOT / "solutions" / a / f"{a}.ipynb").exists()])
+def test_solution_gets_full_marks(assignment):
+    grades = runner.grade(_notebook(assignment))
+    points, full = runner.total(grades)
+    assert full > 0
+    assert points == full, {g.grade_id: g.error for g in grades.values() if g.error}
