@@ -416,10 +416,12 @@ def check_inputs(
     for name, tensor in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
         if tensor is not None and (not isinstance(tensor, Tensor) or tuple(tensor.shape) != (batch, seq)):
             raise ValueError(f"{name} must have the shape of input_ids, ({batch}, {seq}); got {describe(tensor)}")
-    if token_type_ids is not None and token_type_ids.numel() and int(token_type_ids.max()) >= config.type_vocab_size:
+    if token_type_ids is not None and token_type_ids.numel() and not (
+        0 <= int(token_type_ids.min()) <= int(token_type_ids.max()) < config.type_vocab_size
+    ):
         raise ValueError(
             f"token_type_ids must lie in [0, type_vocab_size={config.type_vocab_size}); "
-            f"got a maximum of {int(token_type_ids.max())}"
+            f"got values in [{int(token_type_ids.min())}, {int(token_type_ids.max())}]"
         )
 
 
