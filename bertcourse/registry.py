@@ -87,6 +87,12 @@ ITEMS: tuple[GradedItem, ...] = (
     GradedItem("mlm_loss_and_accuracy", "ch2_pretraining",
                "Cross-entropy and accuracy over the labelled (masked) positions only.",
                "bertcourse.objectives:mlm_loss_and_accuracy"),
+    GradedItem("pretraining_with_your_masking", "ch2_pretraining",
+               "A small BERT pre-trained with your mask_tokens: the held-out loss falls."),
+    GradedItem("written_eighty_ten_ten", "ch2_pretraining",
+               "Written: why 10% of the selected tokens become random and 10% stay unchanged."),
+    GradedItem("written_nsp_vs_sop", "ch2_pretraining",
+               "Written: NSP's topic shortcut, how SOP closes it, and transformers' NSP label convention."),
 )
 
 
