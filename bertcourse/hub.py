@@ -33,10 +33,25 @@ def checkpoint_path(name_or_path: str | os.PathLike = MINILM) -> str:
     return str(name_or_path)
 
 
-def _from_pretrained(loader, name_or_path):
+def _offline_hint(name_or_path, cause) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"Could not load {name_or_path!r}: it is neither a checkpoint folder nor a hub name that can be "
+        f"fetched now (this course runs offline; use 'minilm' or a local folder). Cause: {cause}"
+    )
+
+
+def _from_pretrained(loader, name_or_path, needs_one_of: tuple[str, ...]):
+    """``loader.from_pretrained`` with the progress bar hidden and a missing checkpoint explained.
+
+    ``needs_one_of``: the files a checkpoint folder must hold at least one of.
+    transformers reports a folder without them in several ways (OSError,
+    ValueError about slow tokenizers), so a folder is checked here first.
+    """
     from transformers.utils import logging as transformers_logging
 
     path = checkpoint_path(name_or_path)
+    if Path(path).is_dir() and not any((Path(path) / name).is_file() for name in needs_one_of):
+        raise _offline_hint(name_or_path, f"the folder {path} holds none of {', '.join(needs_one_of)}")
     # transformers draws a progress bar on stderr while loading; in a graded
     # notebook any stderr output costs the cell its points, so hide it here.
     bar_was_enabled = transformers_logging.is_progress_bar_enabled()
@@ -44,10 +59,7 @@ def _from_pretrained(loader, name_or_path):
     try:
         return loader.from_pretrained(path, local_files_only=Path(path).is_dir())
     except OSError as error:
-        raise FileNotFoundError(
-            f"Could not load {name_or_path!r}: it is neither a checkpoint folder nor a hub name that can be "
-            f"fetched now (this course runs offline; use 'minilm' or a local folder). Cause: {error}"
-        ) from error
+        raise _offline_hint(name_or_path, error) from error
     finally:
         if bar_was_enabled:
             transformers_logging.enable_progress_bar()
@@ -57,14 +69,14 @@ def load_tokenizer(name_or_path: str | os.PathLike = MINILM):
     """The checkpoint's fast WordPiece tokenizer (``transformers.PreTrainedTokenizerFast``)."""
     from transformers import AutoTokenizer
 
-    return _from_pretrained(AutoTokenizer, name_or_path)
+    return _from_pretrained(AutoTokenizer, name_or_path, ("tokenizer.json", "vocab.txt"))
 
 
 def load_transformers_model(name_or_path: str | os.PathLike = MINILM):
     """The checkpoint as ``transformers.BertModel``, in eval mode: the course's ground truth."""
     from transformers import BertModel as HFBertModel
 
-    return _from_pretrained(HFBertModel, name_or_path).eval()
+    return _from_pretrained(HFBertModel, name_or_path, ("config.json",)).eval()
 
 
 def load_bert(name_or_path: str | os.PathLike = MINILM, **component_classes: type[nn.Module]) -> BertModel:
