@@ -220,3 +220,30 @@ def test_held_out_loss_falls_and_fill_mask_answers(tiny_config, tiny_data):
     assert all(0.0 <= p <= 1.0 for _, p in guesses[0])
     with pytest.raises(ValueError, match="MASK"):
         pretraining.fill_mask(result, "no mask here")
+
+
+def test_initializer_range_reaches_the_model():
+    config = PretrainConfig.for_profile("ci", **{**TINY, "initializer_range": 0.05})
+    assert config.model_config(100).initializer_range == 0.05
+    torch.manual_seed(0)
+    model = BertForPreTraining(config.model_config(4000))
+    std = float(model.bert.embeddings.word_embeddings.weight.detach()[1:].std())
+    assert 0.045 < std < 0.055
+    with pytest.raises(ValueError, match="initializer_range"):
+        PretrainConfig(initializer_range=0.0)
+
+
+def test_evaluation_uses_the_runs_autocast_setting(tiny_config, tiny_data, monkeypatch):
+    # pretrain(autocast="off") once scored the held-out set under runtime's "auto" dtype
+    # (bf16 on CPUs with AVX512-BF16) while training in fp32.
+    seen = []
+    real = pretraining.runtime.autocast
+
+    def spy(device, dtype="auto"):
+        seen.append(dtype)
+        return real(device, dtype)
+
+    monkeypatch.setattr(pretraining.runtime, "autocast", spy)
+    monkeypatch.setattr(pretraining.runtime, "autocast_dtype", lambda device: torch.bfloat16)  # any machine
+    pretraining.pretrain(replace(tiny_config, steps=2, num_evals=1, autocast="off"), data=tiny_data, progress=False)
+    assert seen and all(dtype is None for dtype in seen), seen
