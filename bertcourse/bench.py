@@ -501,6 +501,35 @@ def read_timing_files(root: Path = Path(".")) -> dict[str, dict]:
     return found
 
 
+BOOK_BUILD_COMMAND = ("build", ".", "--builder", "html", "-n", "-W", "--keep-going")
+
+
+def build_book(root: Path = Path("."), output: Path | None = None) -> int:
+    """``jupyter-book build`` as ``make book`` runs it, timed into ``_build/bench/book_build.json``.
+
+    A build with an empty execution cache is recorded as ``clean``, one that reuses it as
+    ``cached``; each kind keeps its latest successful build, with the profile it ran under.
+    Returns jupyter-book's exit status.
+    """
+    import subprocess
+    import sys
+
+    root = Path(root)
+    output = output or root / TIMING_FILES["book_build"]
+    cache = root / ".jupyter_cache"
+    kind = "cached" if cache.is_dir() and any(cache.iterdir()) else "clean"
+    started = time.perf_counter()
+    completed = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), *BOOK_BUILD_COMMAND], cwd=root)
+    seconds = time.perf_counter() - started
+    if completed.returncode == 0:
+        recorded = json.loads(output.read_text()) if output.exists() else {}
+        recorded[f"{kind} build"] = (f"{seconds:.0f} s (profile {runtime.profile().name}, "
+                                     f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')})")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(recorded, indent=1))
+    return completed.returncode
+
+
 # --------------------------------------------------------------------------
 # The whole run
 # --------------------------------------------------------------------------
