@@ -1,4 +1,4 @@
-"""Command line: ``python -m bertcourse {data,doctor,sync}``."""
+"""Command line: ``python -m bertcourse {data,doctor,sync,bench,book,grade}``."""
 
 from __future__ import annotations
 
@@ -68,6 +68,22 @@ def _sync(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    from . import bench
+
+    results = bench.run(quick=args.quick, device=args.device, output=args.output, threads=args.threads,
+                        progress=lambda message: print(f"... {message}", file=sys.stderr, flush=True))
+    print(bench.report(results))
+    print(f"\nresults written to {args.output}")
+    return 0
+
+
+def _book(_args) -> int:
+    from . import bench
+
+    return bench.build_book()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bertcourse", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -76,6 +92,17 @@ def main(argv: list[str] | None = None) -> int:
     sync = commands.add_parser("sync", help="rewrite solution answer cells from the reference implementations")
     sync.add_argument("assignments", nargs="*")
     sync.set_defaults(run=_sync)
+    from .grader import cli as grader_cli
+
+    grader_cli.add_parser(commands)
+    bench = commands.add_parser("bench", help="speed benchmarks into _build/bench/results.json")
+    bench.add_argument("--quick", action="store_true", help="a tiny run (seconds), as in CI")
+    bench.add_argument("--device", default=None, help="cpu or cuda (default: the best available)")
+    bench.add_argument("--threads", type=int, default=None, help="torch threads (default: one per core)")
+    bench.add_argument("--output", default="_build/bench/results.json", help="where to write the JSON")
+    bench.set_defaults(run=_bench)
+    book = commands.add_parser("book", help="build the book (as make book) and record the build time")
+    book.set_defaults(run=_book)
     args = parser.parse_args(argv)
     return args.run(args)
 

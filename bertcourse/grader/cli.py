@@ -1,0 +1,52 @@
+"""``python -m bertcourse grade <assignment> [--jobs N] [--db URL]`` and ``--bench N``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser("grade", help="autograde submitted/ in the sandbox, re-check, feedback, export")
+    parser.add_argument("assignment", nargs="?", default="ch1_architecture")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel graders (needs --db postgresql://...)")
+    parser.add_argument("--db", default=None, help="gradebook URL (default: nbgrader_config.py, SQLite)")
+    parser.add_argument("--course", type=Path, default=Path.cwd(), help="course folder (default: here)")
+    parser.add_argument("--student", action="append", help="grade only these students")
+    parser.add_argument("--cell-timeout", type=int, default=None)
+    parser.add_argument("--notebook-timeout", type=int, default=None)
+    parser.add_argument("--no-feedback", action="store_true")
+    parser.add_argument("--allow-unsandboxed", action="store_true",
+                        help="grade without bwrap where it cannot run (trusted submissions only)")
+    parser.add_argument("--bench", type=int, metavar="N", default=0,
+                        help="benchmark: N simulated submissions, serial vs --jobs (default 2) workers")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from dataclasses import replace
+
+    from .batch import GradingError, grade
+    from .settings import GradingSettings
+
+    settings = GradingSettings(allow_unsandboxed=args.allow_unsandboxed)
+    if args.cell_timeout:
+        settings = replace(settings, cell_timeout=args.cell_timeout)
+    if args.notebook_timeout:
+        settings = replace(settings, notebook_timeout=args.notebook_timeout)
+    if args.bench:
+        from . import bench
+
+        results = bench.measure(args.assignment, args.bench, max(args.jobs, 2), settings)
+        sys.stdout.write(bench.summary(results))
+        print(f"results written to {bench.write(results)}")
+        return 0 if bench.agrees(results) else 1
+    try:
+        report = grade(args.course, args.assignment, jobs=args.jobs, db_url=args.db, settings=settings,
+                       students=args.student, feedback=not args.no_feedback)
+    except GradingError as error:
+        print(f"grade: {error}", file=sys.stderr)
+        return 2
+    sys.stdout.write(report.markdown())
+    print(f"report: {args.course / 'grading_reports' / args.assignment / 'report.md'}")
+    return 1 if report.lost or report.duplicated else 0
