@@ -12,17 +12,28 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export MPLBACKEND := Agg
 
-.PHONY: help venv data book test lab bench release clean distclean lock
+.PHONY: help system venv data book test lab bench grade release clean distclean lock
 
 help:
 	@echo "make book   - set up, fetch data, build the book into _build/html (profile: \$${BERTCOURSE_PROFILE:-cpu})"
 	@echo "make test   - set up, fetch data, run the whole test suite (profile: ci)"
 	@echo "make lab    - JupyterLab on the student notebooks in exercises/"
 	@echo "make bench  - speed and memory benchmarks into _build/bench"
+	@echo "make grade  - sandboxed autograde + re-check + feedback + CSV (ASSIGNMENT=..., GRADE_ARGS='--jobs 2 --db URL')"
 	@echo "make release - regenerate exercises/ from solutions/ (nbgrader generate_assignment)"
 	@echo "make clean  - remove build outputs and nbgrader working folders (distclean: the venv too)"
 
-venv: $(VENV)/.installed
+# Debian packages of the grading sandbox (bwrap) and the PostgreSQL gradebook tests; apt-get as root only.
+system:
+	@missing=""; command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  else echo "make system: missing$$missing; install with: sudo apt-get install$$missing"; fi; \
+	fi
+
+venv: system $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,17 +47,23 @@ data: venv
 	$(BIN)/python -m bertcourse data
 
 book: data
-	$(BIN)/jupyter-book build . --builder html -n -W --keep-going
+	$(BIN)/python -m bertcourse book   # jupyter-book build . --builder html -n -W --keep-going, timed
 	@echo "The book is in _build/html/index.html"
 
+# --dist loadfile: a test file's module-scoped fixture (a graded class) is built once, on one worker.
 test: data
-	BERTCOURSE_PROFILE=ci $(BIN)/python -m pytest -n 2 --durations=20 $(PYTEST_ARGS)
+	BERTCOURSE_PROFILE=ci $(BIN)/python -m pytest -n 2 --dist loadfile --durations=20 $(PYTEST_ARGS)
 
 lab: data
 	cd exercises && $(BIN)/jupyter lab
 
 bench: data
 	$(BIN)/python -m bertcourse bench
+
+ASSIGNMENT ?= ch1_architecture
+GRADE_ARGS ?=
+grade: data
+	$(BIN)/python -m bertcourse grade $(ASSIGNMENT) $(GRADE_ARGS)
 
 # Instructors: after editing a notebook in solutions/, sync answer cells from the package and regenerate the release.
 release: venv
@@ -60,7 +77,7 @@ lock: venv
 	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^bertcourse' | sed 's/+cpu$$//'; } > requirements.lock
 
 clean:
-	rm -rf _build .jupyter_cache submitted autograded feedback gradebook.db .pytest_cache
+	rm -rf _build .jupyter_cache submitted autograded feedback grading_reports gradebook.db .pytest_cache
 
 distclean: clean
 	rm -rf $(VENV)
