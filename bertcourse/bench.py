@@ -509,18 +509,29 @@ def build_book(root: Path = Path("."), output: Path | None = None) -> int:
 
     A build with an empty execution cache is recorded as ``clean``, one that reuses it as
     ``cached``; each kind keeps its latest successful build, with the profile it ran under.
+    An execution cache left by a build under another profile is removed first.
     Returns jupyter-book's exit status.
     """
     import subprocess
     import sys
 
+    import shutil
+
     root = Path(root)
     output = output or root / TIMING_FILES["book_build"]
     cache = root / ".jupyter_cache"
-    kind = "cached" if cache.is_dir() and any(cache.iterdir()) else "clean"
+    # The execution cache is keyed on the cells' source, not on the profile: outputs of a ci
+    # build would be reused by a cpu build. A cache made under another profile is dropped.
+    profile_marker = cache / "bertcourse-profile"
+    profile = runtime.profile().name
+    if cache.is_dir() and (not profile_marker.is_file() or profile_marker.read_text() != profile):
+        shutil.rmtree(cache)
+    kind = "cached" if cache.is_dir() and any(p != profile_marker for p in cache.iterdir()) else "clean"
     started = time.perf_counter()
     completed = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), *BOOK_BUILD_COMMAND], cwd=root)
     seconds = time.perf_counter() - started
+    if cache.is_dir():
+        profile_marker.write_text(profile)
     if completed.returncode == 0:
         recorded = json.loads(output.read_text()) if output.exists() else {}
         recorded[f"{kind} build"] = (f"{seconds:.0f} s (profile {runtime.profile().name}, "
