@@ -24,27 +24,18 @@ PROFILES = ("ci", "cpu", "gpu")
 
 @dataclass(frozen=True)
 class Profile:
-    """How big a training cell may be.
+    """How big a training cell may be: ``ci``, ``cpu`` or ``gpu``.
 
     ``ci`` runs in seconds (tests, grading, CI book builds), ``cpu`` in minutes
-    on a laptop or a 2-core machine (the default), ``gpu`` at full size.
-    ``scale`` multiplies step counts and data sizes that a cell chooses itself.
+    on a laptop or a 2-core machine (the default), ``gpu`` at full size. Each
+    cell (or its package function, e.g. ``PretrainConfig.for_profile``) keeps its
+    own table of sizes per profile name, chosen from measurements.
     """
 
     name: str
-    scale: float
-    max_seconds: float
-
-    def steps(self, full: int, minimum: int = 1) -> int:
-        """The number of steps a cell sized ``full`` for the ``gpu`` profile should run."""
-        return max(minimum, round(full * self.scale))
 
 
-_PROFILES = {
-    "ci": Profile("ci", scale=0.01, max_seconds=20.0),
-    "cpu": Profile("cpu", scale=0.1, max_seconds=600.0),
-    "gpu": Profile("gpu", scale=1.0, max_seconds=3600.0),
-}
+_PROFILES = {name: Profile(name) for name in PROFILES}
 
 
 def profile(name: str | None = None) -> Profile:

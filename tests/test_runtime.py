@@ -30,14 +30,6 @@ def test_explicit_profile_wins_over_the_environment(monkeypatch):
     assert runtime.profile("ci").name == "ci"
 
 
-def test_profiles_scale_steps():
-    ci, cpu, gpu = (runtime.profile(name) for name in ("ci", "cpu", "gpu"))
-    assert ci.scale < cpu.scale < gpu.scale == 1.0
-    assert ci.max_seconds < cpu.max_seconds < gpu.max_seconds
-    assert gpu.steps(1000) == 1000 and cpu.steps(1000) == 100 and ci.steps(1000) == 10
-    assert ci.steps(10) == 1 and ci.steps(10, minimum=5) == 5
-
-
 def test_bad_profile_names_the_variable_and_the_options(monkeypatch):
     monkeypatch.setenv(runtime.PROFILE_ENV, "laptop")
     with pytest.raises(ValueError) as info:
