@@ -1,11 +1,13 @@
-"""The real nbgrader pipeline on Chapter 1: release, three submissions, autograde, feedback, export.
+"""The real nbgrader pipeline on every chapter: release, three submissions, autograde, feedback, export.
 
 In a temporary course folder (tests/nbgrader_course.py): ``generate_assignment``,
 then three students submit: ``all_correct`` (the reference answers and the written
 answers filled in), ``untouched`` (the release as is) and ``one_wrong`` (all correct
-but attention without the 1/sqrt(d) scaling). One ``autograde`` call grades all
-three; ``generate_feedback`` and ``export`` follow. The scores are checked against
-the points in the source notebook's metadata, from the gradebook and from the CSV.
+but one item with a classic mistake: Chapter 1's attention without the 1/sqrt(d)
+scaling, Chapter 2's sentence-order pairs labelled swapped but never swapped). One
+``autograde`` call grades all three; ``generate_feedback`` and ``export`` follow. The
+scores are checked against the points in the source notebook's metadata, from the
+gradebook and from the CSV.
 """
 
 from __future__ import annotations
@@ -21,25 +23,53 @@ import pytest
 from tests import nbgrader_course as course_lib
 from tests.nbgrader_course import meta
 
-ASSIGNMENT = "ch1_architecture"
-NOTEBOOK = ASSIGNMENT
 STUDENTS = ("all_correct", "untouched", "one_wrong")
-WRONG_ITEM = "scaled_dot_product_attention"
-UNSCALED = (" / math.sqrt(query.size(-1))", "")  # the edit that drops the 1/sqrt(d) scaling
+
+
+@dataclass(frozen=True)
+class Case:
+    """One chapter's round trip: the item ``one_wrong`` breaks, and what the feedback must show."""
+
+    assignment: str
+    wrong_item: str
+    wrong_edit: tuple[str, str]  # (old, new) in the reference answer of wrong_item
+    manual: frozenset[str]  # the grade_ids of the written answers
+    visible_test_line: str  # a line of a visible test, which feedback shows as text
+    # answer cell -> test cells that also fail when that (reference) answer calls wrong_item
+    callers: tuple[tuple[str, frozenset[str]], ...] = ()
+
+    @property
+    def notebook(self) -> str:
+        return self.assignment
+
+
+CASES = {
+    "ch1_architecture": Case(
+        "ch1_architecture", "scaled_dot_product_attention", (" / math.sqrt(query.size(-1))", ""),
+        frozenset({"written_mask_and_scale", "written_post_ln"}),
+        "grading.check_equal(\"build_inputs(['the', 'whale'])\"",
+        callers=(("BertSelfAttention", frozenset({"test_BertSelfAttention_hidden", "test_encoder_matches_transformers"})),)),
+    "ch2_pretraining": Case(
+        "ch2_pretraining", "create_sop_examples",
+        ("examples.append((second, first, False))", "examples.append((first, second, False))"),
+        frozenset({"written_eighty_ten_ten", "written_nsp_vs_sop"}),
+        'grading.check_tensor("masked_input_ids", masked, shape=(32, 128), dtype=ids.dtype)'),
+}
 
 
 @dataclass
 class GradedCourse:
+    case: Case
     root: Path
     source: nbformat.NotebookNode
     autograde_seconds: float
     seconds_per_submission: dict[str, float] = field(default_factory=dict)
 
     def autograded(self, student: str) -> nbformat.NotebookNode:
-        return course_lib.read(self.root / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
+        return course_lib.read(self.root / "autograded" / student / self.case.assignment / f"{self.case.notebook}.ipynb")
 
     def feedback(self, student: str) -> Path:
-        return self.root / "feedback" / student / ASSIGNMENT / f"{NOTEBOOK}.html"
+        return self.root / "feedback" / student / self.case.assignment / f"{self.case.notebook}.html"
 
 
 def _grade_cells(source) -> dict[str, nbformat.NotebookNode]:
@@ -50,24 +80,25 @@ def _autograded_points(source) -> float:
     return sum(meta(c)["points"] for c in source.cells if course_lib.is_test(c))
 
 
-def _lost_by_one_wrong(source) -> set[str]:
-    """The test cells that the unscaled attention must fail.
+def _lost_by_one_wrong(source, case: Case) -> set[str]:
+    """The test cells that the broken item must fail.
 
-    Those of scaled_dot_product_attention, and, if the (reference) BertSelfAttention the
-    student submits calls the student's function rather than F.scaled_dot_product_attention,
-    those that compare attention outputs built on it. The visible BertSelfAttention and
-    BertLayer tests check shapes only, and test_BertLayer_hidden runs on the reference
-    attention, so they keep their points either way.
+    Those of the item itself, and those of its callers if the caller's (reference) answer
+    calls the student's function: in Chapter 1, a BertSelfAttention that calls
+    scaled_dot_product_attention rather than F.scaled_dot_product_attention makes the tests
+    that compare attention outputs fail too. Visible tests that check shapes only, and tests
+    run on the reference parts, keep their points either way.
     """
     tests = [meta(c)["grade_id"] for c in source.cells if course_lib.is_test(c)]
-    lost = {t for t in tests if t.startswith(f"test_{WRONG_ITEM}")}
-    attention = course_lib.strip_markers(course_lib.cells_by_id(source)["BertSelfAttention"].source)
-    if re.search(rf"(?<![\w.]){WRONG_ITEM}\(", attention):
-        lost |= {"test_BertSelfAttention_hidden", "test_encoder_matches_transformers"}
+    lost = {t for t in tests if t.startswith(f"test_{case.wrong_item}")}
+    for caller, caller_tests in case.callers:
+        answer = course_lib.strip_markers(course_lib.cells_by_id(source)[caller].source)
+        if re.search(rf"(?<![\w.]){case.wrong_item}\(", answer):
+            lost |= caller_tests
     return lost
 
 
-def _submission(release, source, student: str):
+def _submission(release, source, student: str, case: Case):
     notebook = nbformat.from_dict(release)  # a copy
     if student == "untouched":
         return notebook
@@ -75,38 +106,40 @@ def _submission(release, source, student: str):
     for cell in notebook.cells:
         if course_lib.is_answer(cell) or course_lib.is_manual(cell):
             cell.source = course_lib.strip_markers(answers[meta(cell)["grade_id"]].source).strip("\n")
-            if student == "one_wrong" and meta(cell)["grade_id"] == WRONG_ITEM:
-                old, new = UNSCALED
-                assert cell.source.count(old) == 1, f"cannot drop the scaling from {cell.source}"
+            if student == "one_wrong" and meta(cell)["grade_id"] == case.wrong_item:
+                old, new = case.wrong_edit
+                assert cell.source.count(old) == 1, f"cannot make {old!r} {new!r} in {cell.source}"
                 cell.source = cell.source.replace(old, new)
     return notebook
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory) -> GradedCourse:
-    root = course_lib.make_course(tmp_path_factory.mktemp("roundtrip") / "course", [ASSIGNMENT])
-    course_lib.generate_assignment(root, ASSIGNMENT)
-    source = course_lib.read(course_lib.source_notebook_path(ASSIGNMENT, root))
-    release = course_lib.read(course_lib.release_notebook_path(ASSIGNMENT, root))
+@pytest.fixture(scope="module", params=sorted(CASES))
+def graded(request, tmp_path_factory) -> GradedCourse:
+    case = CASES[request.param]
+    assignment = case.assignment
+    root = course_lib.make_course(tmp_path_factory.mktemp("roundtrip") / "course", [assignment])
+    course_lib.generate_assignment(root, assignment)
+    source = course_lib.read(course_lib.source_notebook_path(assignment, root))
+    release = course_lib.read(course_lib.release_notebook_path(assignment, root))
     for student in STUDENTS:
-        path = root / "submitted" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+        path = root / "submitted" / student / assignment / f"{case.notebook}.ipynb"
         path.parent.mkdir(parents=True)
-        nbformat.write(_submission(release, source, student), str(path))
+        nbformat.write(_submission(release, source, student, case), str(path))
 
     # create_student is the default in nbgrader 0.9 (the --create flag is deprecated): say so anyway.
     with course_lib.Stopwatch() as watch:
-        course_lib.nbgrader(root, "autograde", ASSIGNMENT, "--Autograde.create_student=True")
+        course_lib.nbgrader(root, "autograde", assignment, "--Autograde.create_student=True")
     # nbgrader grades the students one after the other: the autograded notebooks' write times
     # split the wall time (the first one also pays nbgrader's start-up).
-    written = sorted((p.stat().st_mtime, p.parts[-3]) for p in root.glob(f"autograded/*/{ASSIGNMENT}/*.ipynb"))
+    written = sorted((p.stat().st_mtime, p.parts[-3]) for p in root.glob(f"autograded/*/{assignment}/*.ipynb"))
     per_submission, previous = {}, watch.start
     for mtime, student in written:
         per_submission[student], previous = mtime - previous, mtime
-    course_lib.nbgrader(root, "generate_feedback", ASSIGNMENT)
+    course_lib.nbgrader(root, "generate_feedback", assignment)
     course_lib.nbgrader(root, "export", "--to=grades.csv")
 
-    result = GradedCourse(root, source, watch.seconds, per_submission)
-    print(f"\nautograde of {len(STUDENTS)} submissions: {watch.seconds:.1f} s wall, {watch.cpu_seconds:.1f} s CPU "
+    result = GradedCourse(case, root, source, watch.seconds, per_submission)
+    print(f"\n{assignment}: autograde of {len(STUDENTS)} submissions: {watch.seconds:.1f} s wall, {watch.cpu_seconds:.1f} s CPU "
           f"(nbgrader and kernels); per submission (in grading order): "
           + ", ".join(f"{s} {t:.1f} s" for s, t in per_submission.items()))
     return result
@@ -120,34 +153,34 @@ def gradebook(graded):
         yield book
 
 
-def _grades(gradebook, student):
-    notebook = gradebook.find_submission_notebook(NOTEBOOK, ASSIGNMENT, student)
+def _grades(gradebook, graded, student):
+    notebook = gradebook.find_submission_notebook(graded.case.notebook, graded.case.assignment, student)
     return {g.name: g for g in notebook.grades}
 
 
 def _csv_rows(graded) -> dict[str, dict[str, str]]:
     with open(graded.root / "grades.csv", newline="") as handle:
-        return {row["student_id"]: row for row in csv.DictReader(handle) if row["assignment"] == ASSIGNMENT}
+        return {row["student_id"]: row for row in csv.DictReader(handle) if row["assignment"] == graded.case.assignment}
 
 
 def test_every_submission_is_graded_cell_by_cell(graded, gradebook):
     expected = set(_grade_cells(graded.source))
     for student in STUDENTS:
-        grades = _grades(gradebook, student)
+        grades = _grades(gradebook, graded, student)
         assert set(grades) == expected, f"{student}: graded cells differ from the source's grade cells"
         for name, grade in grades.items():
             assert grade.max_score == meta(_grade_cells(graded.source)[name])["points"]
-        assert (graded.root / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb").exists()
+        assert (graded.root / "autograded" / student / graded.case.assignment / f"{graded.case.notebook}.ipynb").exists()
 
 
 def test_all_correct_gets_every_autograded_point(graded, gradebook):
-    grades = _grades(gradebook, "all_correct")
+    grades = _grades(gradebook, graded, "all_correct")
     lost = {n: (g.auto_score, g.max_score) for n, g in grades.items()
             if g.cell.cell_type == "code" and g.auto_score != g.max_score}
     assert not lost, f"the reference answers lost points: {lost}"
     assert sum(g.auto_score for g in grades.values() if g.cell.cell_type == "code") == _autograded_points(graded.source)
     manual = {meta(c)["grade_id"] for c in graded.source.cells if course_lib.is_manual(c)}
-    assert manual == {"written_mask_and_scale", "written_post_ln"}
+    assert manual == graded.case.manual
     assert {n for n, g in grades.items() if g.needs_manual_grade} == manual
 
 
@@ -163,7 +196,7 @@ def test_all_correct_test_cells_write_no_stderr(graded):
 
 
 def test_untouched_gets_nothing(graded, gradebook):
-    grades = _grades(gradebook, "untouched")
+    grades = _grades(gradebook, graded, "untouched")
     scored = {n: g.score for n, g in grades.items() if g.score != 0}
     assert not scored, f"an untouched release scored points: {scored}"
     assert all(g.auto_score == 0 for g in grades.values()), "a cell of the untouched release has no automatic grade"
@@ -174,10 +207,11 @@ def test_untouched_gets_nothing(graded, gradebook):
             assert any(o.output_type == "error" for o in cell.outputs), f"{meta(cell)['grade_id']} has no error output"
 
 
-def test_one_wrong_loses_exactly_the_attention_points(graded, gradebook):
-    lost = _lost_by_one_wrong(graded.source)
-    assert lost >= {f"test_{WRONG_ITEM}", f"test_{WRONG_ITEM}_hidden"}
-    grades = _grades(gradebook, "one_wrong")
+def test_one_wrong_loses_exactly_that_items_points(graded, gradebook):
+    lost = _lost_by_one_wrong(graded.source, graded.case)
+    wrong = graded.case.wrong_item
+    assert lost >= {f"test_{wrong}", f"test_{wrong}_hidden"}
+    grades = _grades(gradebook, graded, "one_wrong")
     got = {n: g.auto_score for n, g in grades.items() if g.cell.cell_type == "code"}
     expected = {n: 0.0 if n in lost else g.max_score for n, g in grades.items() if g.cell.cell_type == "code"}
     assert got == expected
@@ -190,14 +224,14 @@ def test_csv_export_agrees(graded, gradebook):
     assert set(rows) == set(STUDENTS)
     auto = _autograded_points(graded.source)
     total = sum(meta(c)["points"] for c in _grade_cells(graded.source).values())
-    lost = sum(meta(_grade_cells(graded.source)[n])["points"] for n in _lost_by_one_wrong(graded.source))
+    lost = sum(meta(_grade_cells(graded.source)[n])["points"] for n in _lost_by_one_wrong(graded.source, graded.case))
     # The written answers are not graded yet: all_correct has its autograded points only.
     expected = {"all_correct": auto, "untouched": 0.0, "one_wrong": auto - lost}
     for student, row in rows.items():
         assert float(row["max_score"]) == total
         assert float(row["score"]) == expected[student], f"{student}: {row}"
         assert float(row["raw_score"]) == expected[student], f"{student}: {row}"
-        assert float(row["score"]) == gradebook.find_submission(ASSIGNMENT, student).score
+        assert float(row["score"]) == gradebook.find_submission(graded.case.assignment, student).score
 
 
 def test_feedback_exists_for_every_student(graded):
@@ -206,7 +240,7 @@ def test_feedback_exists_for_every_student(graded):
         assert path.exists(), f"no feedback for {student}"
         text = course_lib.html_text(path)
         # The search below would see leaked code: visible test code is in the feedback, as text.
-        assert "grading.check_equal(\"build_inputs(['the', 'whale'])\"" in text
+        assert graded.case.visible_test_line in text
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
