@@ -9,6 +9,7 @@ say which.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import replace
 
 import pytest
@@ -69,3 +70,23 @@ def expected_scores(correct: set[str]) -> dict[str, float]:
     """The gradebook scores an honest submission gets when exactly the items in ``correct`` are right."""
     return {f"{NOTEBOOK}/{cell}": float(POINTS[cell]) if item in correct else 0.0
             for item, cells in ITEM_CELLS.items() for cell in cells}
+
+
+def loopback_listener(timeout: float) -> socket.socket:
+    """A socket listening on the host's loopback (an ephemeral port) that a sandbox must not reach."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(timeout)
+    return listener
+
+
+def was_reached(listener: socket.socket) -> bool:
+    """Whether anything connected to ``listener``; closes it."""
+    try:
+        listener.accept()
+        return True
+    except OSError:
+        return False
+    finally:
+        listener.close()

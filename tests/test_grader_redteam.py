@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 from pathlib import Path
 
 import nbformat
@@ -20,7 +19,8 @@ import pytest
 from bertcourse.grader import classroom
 from bertcourse.grader.batch import grade
 from tests.grader_support import (ASSIGNMENT, ITEM_CELLS, ITEMS, NOTEBOOK, SETTINGS, WRONG, answers,
-                                  expected_scores, require_postgres, require_sandbox)
+                                  expected_scores, loopback_listener, require_postgres, require_sandbox,
+                                  was_reached)
 from tests.nbgrader_course import html_text, secret_lines
 
 WP, SDPA = ITEMS
@@ -90,7 +90,8 @@ _leak("write course", lambda: open(course + "/PWNED", "w").write("x"))
 _leak("write gradebook", lambda: open(course + "/gradebook.db", "ab").write(b"x"))
 _leak("postgres socket", lambda: socket.socket(socket.AF_UNIX).connect({pg_socket!r} + "/.s.PGSQL.5432"))
 _leak("loopback", lambda: socket.create_connection(("127.0.0.1", {port}), timeout=3))
-_leak("internet", lambda: socket.create_connection(("1.1.1.1", 53), timeout=3))
+# No route out: the only interface is a private loopback (no packet is ever sent off the machine).
+_leak("network interfaces", lambda: [name for _, name in socket.if_nameindex() if name != "lo"] or 1 / 0)
 _leak("the grader's staging and database folders",
       lambda: (glob.glob("/tmp/bertcourse-grade-*") + glob.glob("/tmp/bertcourse-pg-*")) or 1 / 0)
 _leak("the host's processes", lambda: [p for p in os.listdir("/proc") if p.isdigit() and int(p) > 20] or 1 / 0)
@@ -159,10 +160,7 @@ def _digest(folder: Path) -> dict[str, str]:
 def batch(tmp_path_factory):
     require_sandbox()
     postgres = require_postgres()
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    listener.settimeout(0.1)
+    listener = loopback_listener(timeout=0.1)
     with postgres as pg:
         url = pg.url("redteam")
         course = classroom.make_course(tmp_path_factory.mktemp("redteam") / "course", ASSIGNMENT, items=ITEMS,
@@ -173,12 +171,7 @@ def batch(tmp_path_factory):
         protected = {name: _digest(course / name) for name in ("solutions", "submitted")}
         protected["nbgrader_config.py"] = hashlib.sha256((course / "nbgrader_config.py").read_bytes()).hexdigest()
         report = grade(course, ASSIGNMENT, jobs=2, db_url=url, settings=SETTINGS)
-        try:
-            listener.accept()
-            reached = True
-        except OSError:
-            reached = False
-        listener.close()
+        reached = was_reached(listener)
         yield {"course": course, "cases": cases, "report": report, "protected": protected, "reached": reached}
 
 
