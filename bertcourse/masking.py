@@ -132,3 +132,19 @@ def span_mask(seq_len: int, mlm_probability: float = 0.15, geometric_p: float = 
                 mask[position] = True
                 selected += 1
     return mask
+
+
+def word_positions(word_ids: list[int | None]) -> list[list[int]]:
+    """The words of a sequence as lists of positions: runs of equal, non-None word ids.
+
+    ``[None, 0, 0, 1, None, 0, None]`` (a pair whose word ids restart in segment B)
+    gives ``[[1, 2], [3], [5]]``. Whole-word masking selects these lists all or nothing.
+    """
+    words, previous = [], None
+    for position, word in enumerate(word_ids):
+        if word is not None and word == previous:
+            words[-1].append(position)
+        elif word is not None:
+            words.append([position])
+        previous = word
+    return words

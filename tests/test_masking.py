@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from bertcourse.masking import mask_tokens, span_mask, whole_word_mask
+from bertcourse.masking import mask_tokens, span_mask, whole_word_mask, word_positions
 
 MASK_ID, VOCAB = 103, 30522
 
@@ -129,18 +129,6 @@ def test_mask_tokens_on_cuda():
     assert masked.is_cuda and labels.is_cuda
 
 
-def words_of(word_ids):
-    """The words as lists of positions: runs of equal, non-None word ids."""
-    words, previous = [], None
-    for position, word in enumerate(word_ids):
-        if word is not None and word == previous:
-            words[-1].append(position)
-        elif word is not None:
-            words.append([position])
-        previous = word
-    return words
-
-
 def sample_word_ids(num_words: int, seed: int) -> list[int | None]:
     g = torch.Generator().manual_seed(seed)
     pieces = torch.randint(1, 4, (num_words,), generator=g).tolist()
@@ -149,7 +137,7 @@ def sample_word_ids(num_words: int, seed: int) -> list[int | None]:
 
 def test_whole_word_mask_selects_whole_words_at_the_right_rate():
     word_ids = sample_word_ids(300, 0)
-    words = words_of(word_ids)
+    words = word_positions(word_ids)
     generator = torch.Generator().manual_seed(1)
     chosen_words = 0
     for _ in range(50):
@@ -215,3 +203,8 @@ def test_span_mask_edges_and_generator():
     torch.manual_seed(0)
     assert torch.equal(first, span_mask(200, 0.15, generator=torch.Generator().manual_seed(1)))
     assert not torch.equal(first, span_mask(200, 0.15, generator=torch.Generator().manual_seed(2)))
+
+
+def test_word_positions_restart_in_segment_b():
+    assert word_positions([None, 0, 0, 1, None, 0, None]) == [[1, 2], [3], [5]]
+    assert word_positions([None, None]) == [] and word_positions([]) == []

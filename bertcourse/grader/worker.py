@@ -6,8 +6,10 @@ release's setup cells and the student's answer cells), runs it, then answers
 requests until the channel closes:
 
 * ``{"op": "set", "name", "value"}`` binds a value the checker sends (e.g. a vocabulary);
-* ``{"op": "call", "target", "args", "kwargs"}`` calls a function the student defined
-  (an argument ``{"$ref": name}`` stands for a value bound by ``set``);
+* ``{"op": "call", "target", "args", "kwargs", "return_args"}`` calls a function the student
+  defined (an argument ``{"$ref": name}`` stands for a value bound by ``set``,
+  ``{"$torch_generator": seed}`` / ``{"$random": seed}`` for a freshly seeded generator);
+  with ``return_args`` the reply is ``{"result", "args"}``, the tensor arguments as the call left them;
 * ``{"op": "module", "target", "config", "state", "args", "substitute"}`` builds the
   student's ``nn.Module`` from a ``BertConfig``, loads the checker's parameters and
   runs ``forward`` in eval mode under ``no_grad``.
@@ -56,6 +58,26 @@ class _Reader:
 def _load(reference: str):
     module, attribute = reference.split(":")
     return getattr(importlib.import_module(module), attribute)
+
+
+def _argument(namespace, value):
+    """A call argument: arrays become tensors; ``{"$ref": name}`` a bound value,
+    ``{"$torch_generator": seed}`` a seeded CPU ``torch.Generator``, ``{"$random": seed}`` a ``random.Random``."""
+    import torch
+
+    if type(value).__name__ == "ndarray":
+        return torch.as_tensor(value)
+    if isinstance(value, dict) and len(value) == 1:
+        (key, item), = value.items()
+        if key == "$ref":
+            return namespace[item]
+        if key == "$torch_generator":
+            return torch.Generator().manual_seed(int(item))
+        if key == "$random":
+            import random
+
+            return random.Random(int(item))
+    return value
 
 
 def _module_call(namespace, request):
@@ -111,13 +133,13 @@ def main() -> int:
                 namespace[request["name"]] = request["value"]
                 result = None
             elif request["op"] == "call":
-                import torch
-
-                args = [torch.as_tensor(a) if type(a).__name__ == "ndarray" else a for a in request["args"]]
-                kwargs = {k: torch.as_tensor(v) if type(v).__name__ == "ndarray" else v
-                          for k, v in request.get("kwargs", {}).items()}
-                args = [namespace[a["$ref"]] if isinstance(a, dict) and set(a) == {"$ref"} else a for a in args]
+                args = [_argument(namespace, a) for a in request["args"]]
+                kwargs = {k: _argument(namespace, v) for k, v in request.get("kwargs", {}).items()}
                 result = namespace[request["target"]](*args, **kwargs)
+                if request.get("return_args"):  # what the call left in its inputs (in-place edits show)
+                    import torch
+
+                    result = {"result": result, "args": [a for a in args if isinstance(a, torch.Tensor)]}
             elif request["op"] == "module":
                 result = _module_call(namespace, request)
             else:
