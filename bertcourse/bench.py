@@ -26,19 +26,22 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from . import runtime
 from .model import BertConfig, BertForPreTraining, BertModel, load_transformers_weights
 
-RESULTS_PATH = Path("_build") / "bench" / "results.json"
+BENCH_DIR = Path("_build") / "bench"
+RESULTS_PATH = BENCH_DIR / "results.json"
 SCHEMA_VERSION = 2  # bump when the JSON's structure changes
 
 
@@ -481,16 +484,16 @@ def bench_mlm(plan: BenchPlan, device: torch.device, vocab_size: int | None = No
 
 # Files that `make book` or the grading tools may leave behind; each row is skipped, with the reason, if missing.
 TIMING_FILES = {
-    "book_build": Path("_build") / "bench" / "book_build.json",
-    "autograde": Path("_build") / "bench" / "autograde.json",
+    "book_build": BENCH_DIR / "book_build.json",
+    "autograde": BENCH_DIR / "autograde.json",
 }
 
 
-def read_timing_files(root: Path = Path(".")) -> dict[str, dict]:
-    """The recorded book-build and autograding seconds, or why each is not available."""
+def read_timing_files(folder: Path = BENCH_DIR) -> dict[str, dict]:
+    """The recorded book-build and autograding seconds in ``folder``, or why each is not available."""
     found = {}
     for name, relative in TIMING_FILES.items():
-        path = root / relative
+        path = Path(folder) / relative.name
         if not path.exists():
             found[name] = {"skipped": f"not measured in this run: {relative} does not exist"}
             continue
@@ -512,11 +515,6 @@ def build_book(root: Path = Path("."), output: Path | None = None) -> int:
     An execution cache left by a build under another profile is removed first.
     Returns jupyter-book's exit status.
     """
-    import subprocess
-    import sys
-
-    import shutil
-
     root = Path(root)
     output = output or root / TIMING_FILES["book_build"]
     cache = root / ".jupyter_cache"
@@ -734,8 +732,7 @@ def results_for_book(path: str | Path = RESULTS_PATH) -> dict:
     if path.exists():
         results = load_results(path)
         if results.get("schema") == SCHEMA_VERSION:
-            root = path.parents[len(RESULTS_PATH.parts) - 1] if path.parts[-3:] == RESULTS_PATH.parts else Path(".")
-            return {**results, **read_timing_files(root)}
+            return {**results, **read_timing_files(path.parent)}  # they sit beside the results
     return run(quick=True, output=path)
 
 
