@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .dropout import attention_with_dropout, use_cheap_dropout
+
 
 @dataclass(frozen=True)
 class BertConfig:
@@ -112,8 +114,8 @@ class BertSelfAttention(nn.Module):
 
     Submodules: ``query``, ``key``, ``value`` and ``output``, each an
     ``nn.Linear(hidden_size, hidden_size)``; ``num_heads`` heads of size
-    hidden_size / num_heads. In training, dropout with probability
-    ``config.attention_probs_dropout_prob`` drops attention weights. Returns the
+    hidden_size / num_heads. In training, ``dropout`` (an ``nn.Dropout`` with
+    ``config.attention_probs_dropout_prob``) drops attention weights. Returns the
     block's output before the residual and LayerNorm, which :class:`BertLayer` adds.
     """
 
@@ -124,7 +126,7 @@ class BertSelfAttention(nn.Module):
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
         self.output = nn.Linear(config.hidden_size, config.hidden_size)
-        self.dropout_p = config.attention_probs_dropout_prob
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
 
     def forward(self, hidden_states, attention_mask=None):
         """hidden_states (B, T, H); attention_mask (B, T) with 1 = token, 0 = padding -> (B, T, H)."""
@@ -138,9 +140,10 @@ class BertSelfAttention(nn.Module):
         value = split_heads(self.value(hidden_states))
         # Padding is masked as a key for every query: (B, T) -> (B, 1, 1, T).
         mask = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
-        context = F.scaled_dot_product_attention(
-            query, key, value, attn_mask=mask, dropout_p=self.dropout_p if self.training else 0.0
-        )  # (B, nh, T, hd)
+        if self.training and self.dropout.p > 0:
+            context = attention_with_dropout(query, key, value, mask, self.dropout)  # (B, nh, T, hd)
+        else:  # the fused kernel: it never builds the (B, nh, T, T) weights
+            context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask)
         context = context.transpose(1, 2).reshape(batch, seq, hidden)  # (B, T, H)
         return self.output(context)
 
@@ -258,6 +261,8 @@ class BertModel(nn.Module):
         self.encoder = BertEncoder(config, layer_cls)
         self.pooler = BertPooler(config)
         self.apply(lambda module: init_weights(module, config.initializer_range))
+        # Same dropout, cheaper masks on CPU, where nn.Dropout's random draws are a large part of a training step.
+        use_cheap_dropout(self)
 
     def forward(
         self,

@@ -149,9 +149,24 @@ def scaled_dot_product_attention(query, key, value, attention_mask=None):
            ("context.transpose(1, 2).reshape(batch, seq, hidden)", "context.reshape(batch, seq, hidden)")),
     mutant("BertSelfAttention", "no output projection", ("return self.output(context)", "return context")),
     mutant("BertSelfAttention", "no attention dropout",
-           ("dropout_p=self.dropout_p if self.training else 0.0", "dropout_p=0.0")),
+           ("if self.training and self.dropout.p > 0:", "if False:")),
     mutant("BertSelfAttention", "dropout also in eval mode",
-           ("dropout_p=self.dropout_p if self.training else 0.0", "dropout_p=self.dropout_p")),
+           ("if self.training and self.dropout.p > 0:", "if self.dropout.p > 0:"),
+           ("attention_with_dropout(query, key, value, mask, self.dropout)",
+            "attention_with_dropout(query, key, value, mask, self.dropout.train())")),
+    mutant("BertSelfAttention", "dropout kept weights not rescaled",
+           ("attention_with_dropout(query, key, value, mask, self.dropout)",
+            "attention_with_dropout(query, key, value, mask, lambda w: w * (torch.rand_like(w) >= self.dropout.p))")),
+    mutant("BertSelfAttention", "dropout on the context instead of the weights",
+           ("attention_with_dropout(query, key, value, mask, self.dropout)",
+            "self.dropout(F.scaled_dot_product_attention(query, key, value, attn_mask=mask))")),
+    Variant("BertSelfAttention", "F.scaled_dot_product_attention with dropout_p", correct=True, edits=((
+        "        if self.training and self.dropout.p > 0:\n"
+        "            context = attention_with_dropout(query, key, value, mask, self.dropout)  # (B, nh, T, hd)\n"
+        "        else:  # the fused kernel: it never builds the (B, nh, T, T) weights\n"
+        "            context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask)\n",
+        "        context = F.scaled_dot_product_attention(\n"
+        "            query, key, value, attn_mask=mask, dropout_p=self.dropout.p if self.training else 0.0)\n"),)),
     alternative("BertSelfAttention", "own attention, loop over heads, nn.Dropout on weights", '''
 class BertSelfAttention(nn.Module):
     def __init__(self, config):
