@@ -15,7 +15,7 @@ TINY = replace(
     bench.QUICK,
     name="test",
     encoder_cases=(bench.EncoderCase("tiny", 16, 2, layers=1),),
-    mfu_case=bench.EncoderCase("tiny", 16, 2, layers=1),
+    mfu_cases=(bench.EncoderCase("tiny", 16, 2, layers=1),),
     mlm_batch=2,
     mlm_seq=16,
     warmup=0,
@@ -63,18 +63,29 @@ def test_encoder_rows_cover_both_modes_and_every_dtype(results):
             assert row["dtype"] == "bf16" and not bench.runtime.cpu_has_fast_bf16()
             continue
         for side in ("reference_tokens_per_s", "transformers_tokens_per_s"):
-            assert row[side]["median"] > 0 and len(row[side]["seconds"]) == TINY.repeats
+            rounds = TINY.repeats * (3 if row["mode"] == "inference" else 1)
+            assert row[side]["median"] > 0 and len(row[side]["seconds"]) == rounds
         assert row["ratio"]["min"] <= row["ratio"]["median"] <= row["ratio"]["max"]
 
 
 def test_mfu_and_mlm_rows(results):
     fp32 = [r for r in results[0]["mfu"] if r["dtype"] == "fp32"][0]
-    assert fp32["step_flops"] == bench.training_flops(bench.encoder_config(TINY.mfu_case), 2, 16)
+    assert fp32["step_flops"] == bench.training_flops(bench.encoder_config(TINY.mfu_cases[0]), 2, 16)
     assert fp32["mfu_min"] <= fp32["mfu"] <= fp32["mfu_max"]
     assert fp32["peak_flop_per_s"] <= fp32["best_peak_flop_per_s"]
     (mlm,) = results[0]["mlm"]
     assert mlm["masked_tokens"] > 0 and mlm["speedup"]["median"] > 0
     assert mlm["flop_bound_speedup"] > 1
+
+
+def test_lever_rows_time_both_sides(results):
+    rows = results[0]["levers"]
+    measured = [r for r in rows if "skipped" not in r]
+    expected_dtypes = 2 if bench.runtime.cpu_has_fast_bf16() else 1
+    assert len(measured) == 2 * expected_dtypes  # two levers per measured dtype
+    for row in measured:
+        assert row["with_seconds"] > 0 and row["without_seconds"] > 0
+        assert row["speedup"]["min"] <= row["speedup"]["median"] <= row["speedup"]["max"]
 
 
 def test_missing_timing_files_are_skipped_with_a_reason(results, tmp_path):
