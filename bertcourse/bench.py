@@ -494,8 +494,10 @@ def _optimizer(model) -> torch.optim.Optimizer:
     return torch.optim.AdamW(model.parameters(), lr=1e-4)
 
 
-def bench_mlm(plan: BenchPlan, device: torch.device, vocab_size: int | None = None) -> dict:
+def bench_mlm(plan: BenchPlan, device: torch.device, vocab_size: int | None = None) -> list[dict]:
     """One pre-training step (forward, backward, AdamW) of the Chapter 2 model vs transformers' BertForMaskedLM.
+
+    One row per dtype: both sides run in that dtype (autocast), so each row compares like with like.
 
     Ours: :func:`bertcourse.pretraining.pretraining_loss`, which projects onto
     the vocabulary only at the masked positions, (N, V) logits. Theirs: the
@@ -519,17 +521,23 @@ def bench_mlm(plan: BenchPlan, device: torch.device, vocab_size: int | None = No
     batch = _masked_batch(config, plan.mlm_batch, plan.mlm_seq, device)
     optimizers = {"ours": _optimizer(ours), "theirs": _optimizer(theirs)}
 
-    def ours_step():
-        optimizers["ours"].zero_grad(set_to_none=True)
-        loss, _ = pretraining_loss(ours, batch, "mlm")
-        loss.backward()
-        optimizers["ours"].step()
+    def steps(dtype):
+        def ours_step():
+            optimizers["ours"].zero_grad(set_to_none=True)
+            with runtime.autocast(device, dtype):
+                loss, _ = pretraining_loss(ours, batch, "mlm")
+            loss.backward()
+            optimizers["ours"].step()
 
-    def theirs_step():
-        optimizers["theirs"].zero_grad(set_to_none=True)
-        theirs(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-               token_type_ids=batch["token_type_ids"], labels=batch["labels"]).loss.backward()
-        optimizers["theirs"].step()
+        def theirs_step():
+            optimizers["theirs"].zero_grad(set_to_none=True)
+            with runtime.autocast(device, dtype):
+                loss = theirs(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                              token_type_ids=batch["token_type_ids"], labels=batch["labels"]).loss
+            loss.backward()
+            optimizers["theirs"].step()
+
+        return {"masked_only": ours_step, "full_vocabulary": theirs_step}
 
     masked = int((batch["labels"] != -100).sum())
     encoder = training_flops(config, plan.mlm_batch, plan.mlm_seq)
@@ -537,20 +545,26 @@ def bench_mlm(plan: BenchPlan, device: torch.device, vocab_size: int | None = No
     def head(positions: int) -> float:  # dense H x H, then the H x V decoder, forward + backward
         return 3.0 * 2 * positions * (config.hidden_size ** 2 + config.hidden_size * config.vocab_size)
 
-    times = interleaved({"masked_only": ours_step, "full_vocabulary": theirs_step},
-                        warmup=plan.warmup, repeats=plan.repeats, device=device)
     tokens = plan.mlm_batch * plan.mlm_seq
-    return {
-        "model": (f"Chapter 2 '{plan.mlm_profile}' model: {config.num_hidden_layers} layers, "
-                  f"H={config.hidden_size}, V={config.vocab_size}"),
-        "seq": plan.mlm_seq, "batch": plan.mlm_batch, "dtype": "fp32",
-        "masked_tokens": masked,
-        # What the matmul FLOPs alone allow: the encoder costs both sides the same.
-        "flop_bound_speedup": (encoder + head(plan.mlm_batch * plan.mlm_seq)) / (encoder + head(masked)),
-        "masked_only_tokens_per_s": spread(times["masked_only"], tokens),
-        "full_vocabulary_tokens_per_s": spread(times["full_vocabulary"], tokens),
-        "speedup": paired_ratio(times["masked_only"], times["full_vocabulary"]),
-    }
+    rows = []
+    for dtype, skip in dtypes_for(device):
+        row = {"model": (f"Chapter 2 '{plan.mlm_profile}' model: {config.num_hidden_layers} layers, "
+                         f"H={config.hidden_size}, V={config.vocab_size}"),
+               "seq": plan.mlm_seq, "batch": plan.mlm_batch, "dtype": _dtype_name(dtype)}
+        if skip:
+            rows.append({**row, "skipped": skip})
+            continue
+        times = interleaved(steps(dtype), warmup=plan.warmup, repeats=plan.repeats, device=device)
+        rows.append({
+            **row,
+            "masked_tokens": masked,
+            # What the matmul FLOPs alone allow: the encoder costs both sides the same.
+            "flop_bound_speedup": (encoder + head(plan.mlm_batch * plan.mlm_seq)) / (encoder + head(masked)),
+            "masked_only_tokens_per_s": spread(times["masked_only"], tokens),
+            "full_vocabulary_tokens_per_s": spread(times["full_vocabulary"], tokens),
+            "speedup": paired_ratio(times["masked_only"], times["full_vocabulary"]),
+        })
+    return rows
 
 
 # --------------------------------------------------------------------------
@@ -658,9 +672,9 @@ def _run(quick, device, output, progress) -> dict:
     results["levers"] = bench_levers(plan, device)
     say("MLM pre-training step")
     try:
-        results["mlm"] = [bench_mlm(plan, device)]
+        results["mlm"] = bench_mlm(plan, device)
         if not quick:
-            results["mlm"].append(bench_mlm(plan, device, vocab_size=30522))
+            results["mlm"] += bench_mlm(plan, device, vocab_size=30522)
     except ImportError as error:  # the Chapter 2 pipeline is optional for the rest of the bench
         results["mlm"] = [{"skipped": f"bertcourse.pretraining is not available: {error}"}]
     results.update(read_timing_files())
@@ -724,7 +738,8 @@ def tables(results: dict) -> dict[str, list[dict[str, str]]]:
     mlm = []
     for row in results["mlm"]:
         if "skipped" in row:
-            mlm.append({"model": "-", "speed-up": "skipped: " + row["skipped"]})
+            mlm.append({"model": row.get("model", "-"), "dtype": row.get("dtype", "-"),
+                        "speed-up": "skipped: " + row["skipped"]})
             continue
         mlm.append({
             "model": row["model"], "B x T": f"{row['batch']} x {row['seq']}", "dtype": row["dtype"],
@@ -766,8 +781,8 @@ TITLES = {
     "mfu": "Model FLOP utilisation of a reference training step (forward + backward) vs the matmul peak",
     "levers": "Levers of the CPU training path, each timed with and without it in the same run (speed-up = "
               "time without / time with, median of paired rounds)",
-    "mlm": "MLM pre-training step (forward, backward, AdamW): vocabulary projection at masked positions "
-           "only vs transformers' BertForMaskedLM at every position",
+    "mlm": "MLM pre-training step (forward, backward, AdamW), both sides in the row's dtype: vocabulary "
+           "projection at masked positions only vs transformers' BertForMaskedLM at every position",
     "other": "Book build and autograding",
 }
 
