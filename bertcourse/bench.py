@@ -46,7 +46,7 @@ from .model import BertConfig, BertForPreTraining, BertModel, load_transformers_
 
 BENCH_DIR = Path("_build") / "bench"
 RESULTS_PATH = BENCH_DIR / "results.json"
-SCHEMA_VERSION = 3  # bump when the JSON's structure changes
+SCHEMA_VERSION = 4  # bump when the JSON's structure changes
 
 
 # --------------------------------------------------------------------------
@@ -78,6 +78,8 @@ class BenchPlan:
     repeats: int
     peak_size: int  # n of the n x n x n matmul that measures the peak
     peak_calls: int = 1  # matmuls per timed round, so that a round lasts about as long as a training step
+    accuracy_steps: int = 400  # pre-training steps per dtype for the time-to-accuracy runs
+    accuracy_evals: int = 8  # held-out evaluations during each of them
 
 
 # Sized for a 2-core CPU: the full plan takes about 5-10 minutes there.
@@ -107,6 +109,8 @@ QUICK = BenchPlan(
     mlm_batch=4,
     mlm_seq=64,
     mlm_profile="ci",
+    accuracy_steps=20,
+    accuracy_evals=2,
     warmup=1,
     repeats=3,
     peak_size=1024,
@@ -568,6 +572,45 @@ def bench_mlm(plan: BenchPlan, device: torch.device, vocab_size: int | None = No
 
 
 # --------------------------------------------------------------------------
+# Time to a held-out MLM accuracy: whole pre-training runs, fp32 vs bf16
+# --------------------------------------------------------------------------
+
+
+def bench_time_to_accuracy(plan: BenchPlan, device: torch.device) -> list[dict]:
+    """Pre-train the Chapter 2 model for ``plan.accuracy_steps`` steps once per dtype; when did each reach the target?
+
+    The target is the lower of the runs' final held-out MLM accuracies, so every
+    run reaches it; the time is the run's clock (training and the held-out
+    evaluations so far) at the first evaluation at or above it. Whole runs
+    cannot be interleaved: they run one after the other on the same data.
+    """
+    from .pretraining import PretrainConfig, prepare_data, pretrain
+
+    base = PretrainConfig.for_profile(plan.mlm_profile, steps=plan.accuracy_steps,
+                                      num_evals=plan.accuracy_evals, device=str(device))
+    data = prepare_data(base)
+    rows = []
+    for dtype, skip in dtypes_for(device):
+        row = {"model": f"Chapter 2 '{plan.mlm_profile}' model", "steps": base.steps, "batch": base.batch_size,
+               "seq": base.seq_len, "dtype": _dtype_name(dtype)}
+        if skip:
+            rows.append({**row, "skipped": skip})
+            continue
+        result = pretrain(replace(base, autocast="off" if dtype is None else _dtype_name(dtype)),
+                          progress=False, data=data)
+        _, seconds = result.history.series("validation", "seconds")
+        _, accuracy = result.history.series("validation", "mlm_accuracy")
+        rows.append({**row, "curve": [[round(t, 2), a] for t, a in zip(seconds, accuracy)],
+                     "final_accuracy": accuracy[-1], "tokens_per_s": result.tokens_per_second})
+    measured = [r for r in rows if "curve" in r]
+    target = min((r["final_accuracy"] for r in measured), default=None)
+    for r in measured:
+        r["target_accuracy"] = target
+        r["seconds_to_target"] = next(t for t, a in r["curve"] if a >= target)
+    return rows
+
+
+# --------------------------------------------------------------------------
 # Book build and autograding times (measured elsewhere, read from files)
 # --------------------------------------------------------------------------
 
@@ -677,6 +720,11 @@ def _run(quick, device, output, progress) -> dict:
             results["mlm"] += bench_mlm(plan, device, vocab_size=30522)
     except ImportError as error:  # the Chapter 2 pipeline is optional for the rest of the bench
         results["mlm"] = [{"skipped": f"bertcourse.pretraining is not available: {error}"}]
+    say("time to a held-out MLM accuracy")
+    try:
+        results["time_to_accuracy"] = bench_time_to_accuracy(plan, device)
+    except ImportError as error:
+        results["time_to_accuracy"] = [{"skipped": f"bertcourse.pretraining is not available: {error}"}]
     results.update(read_timing_files())
     results["seconds"] = time.perf_counter() - started
     results["machine"]["load_average_end"] = _load_average()
@@ -758,12 +806,25 @@ def tables(results: dict) -> dict[str, list[dict[str, str]]]:
                          "without (ms)": f"{1e3 * row['without_seconds']:.1f}",
                          "speed-up": _ratio(row["speedup"])})
         levers.append(line)
+    accuracy = []
+    for row in results.get("time_to_accuracy", []):
+        line = {"model": row.get("model", "-"), "dtype": row.get("dtype", "-")}
+        if "skipped" in row:
+            line["time to target (s)"] = "skipped: " + row["skipped"]
+        else:
+            line.update({"steps of B x T": f"{row['steps']} of {row['batch']} x {row['seq']}",
+                         "tok/s": _rate(row["tokens_per_s"]),
+                         "final held-out MLM accuracy": f"{100 * row['final_accuracy']:.1f}%",
+                         "target": f"{100 * row['target_accuracy']:.1f}%",
+                         "time to target (s)": f"{row['seconds_to_target']:.0f}"})
+        accuracy.append(line)
     other = []
     for name in TIMING_FILES:
         entry = results.get(name, {})
         value = entry.get("skipped") or ", ".join(f"{k}: {v}" for k, v in entry.items())
         other.append({"measurement": name.replace("_", " "), "value": value})
-    return {"encoder": encoder, "mfu": mfu, "levers": levers, "mlm": mlm, "other": other}
+    return {"encoder": encoder, "mfu": mfu, "levers": levers, "mlm": mlm, "time_to_accuracy": accuracy,
+            "other": other}
 
 
 def markdown_table(rows: list[dict[str, str]]) -> str:
@@ -783,6 +844,8 @@ TITLES = {
               "time without / time with, median of paired rounds)",
     "mlm": "MLM pre-training step (forward, backward, AdamW), both sides in the row's dtype: vocabulary "
            "projection at masked positions only vs transformers' BertForMaskedLM at every position",
+    "time_to_accuracy": "Time to a held-out MLM accuracy: the Chapter 2 model pre-trained once per dtype "
+                        "(target = the lower final accuracy; one run each, one after the other)",
     "other": "Book build and autograding",
 }
 

@@ -89,6 +89,15 @@ def test_lever_rows_time_both_sides(results):
         assert row["speedup"]["min"] <= row["speedup"]["median"] <= row["speedup"]["max"]
 
 
+def test_time_to_accuracy_rows(results):
+    rows = [r for r in results[0]["time_to_accuracy"] if "skipped" not in r]
+    assert rows and {r["dtype"] for r in rows} <= {"fp32", "bf16"}
+    for row in rows:
+        assert row["steps"] == TINY.accuracy_steps and len(row["curve"]) >= 1
+        assert 0.0 <= row["target_accuracy"] <= row["final_accuracy"] <= 1.0
+        assert row["seconds_to_target"] in [t for t, _ in row["curve"]]
+
+
 def test_missing_timing_files_are_skipped_with_a_reason(results, tmp_path):
     for name in bench.TIMING_FILES:
         assert name in results[0]
