@@ -71,10 +71,11 @@ def _sync(args) -> int:
 def _bench(args) -> int:
     from . import bench
 
-    results = bench.run(quick=args.quick, device=args.device, output=args.output, threads=args.threads,
+    output = args.output or bench.RESULTS_PATH
+    results = bench.run(quick=args.quick, device=args.device, output=output, threads=args.threads,
                         progress=lambda message: print(f"... {message}", file=sys.stderr, flush=True))
     print(bench.report(results))
-    print(f"\nresults written to {args.output}")
+    print(f"\nresults written to {output}")
     return 0
 
 
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--quick", action="store_true", help="a tiny run (seconds), as in CI")
     bench.add_argument("--device", default=None, help="cpu or cuda (default: the best available)")
     bench.add_argument("--threads", type=int, default=None, help="torch threads (default: one per core)")
-    bench.add_argument("--output", default="_build/bench/results.json", help="where to write the JSON")
+    bench.add_argument("--output", default=None, help="where to write the JSON (default: _build/bench/results.json)")
     bench.set_defaults(run=_bench)
     book = commands.add_parser("book", help="build the book (as make book) and record the build time")
     book.set_defaults(run=_book)
