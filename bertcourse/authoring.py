@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from .registry import ASSIGNMENTS, items
+from .registry import ASSIGNMENTS, item_of, items
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -115,11 +115,9 @@ def points_by_item(assignment: str, root: Path | str = ".") -> dict[str, tuple[f
         if meta.get("solution"):  # a manually graded answer
             points[grade_id][1] += meta["points"]
             continue
-        # Longest name first, so test_BertLayer_hidden is not credited to a shorter prefix.
-        for name in sorted(points, key=len, reverse=True):
-            if grade_id.startswith(f"test_{name}"):
-                points[name][0] += meta["points"]
-                break
+        name = item_of(grade_id, points)
+        if name is not None:
+            points[name][0] += meta["points"]
     return {name: (auto, manual) for name, (auto, manual) in points.items()}
 
 

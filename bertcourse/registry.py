@@ -113,3 +113,12 @@ def item(name: str) -> GradedItem:
         if candidate.name == name:
             return candidate
     raise KeyError(f"no graded item named {name!r}")
+
+
+def item_of(grade_id: str, names) -> str | None:
+    """Which of ``names`` a test cell belongs to: ``test_<name>`` or ``test_<name>_...``, longest match first.
+
+    Longest first, so ``test_BertLayer_hidden`` is not credited to a shorter name that is its prefix.
+    """
+    matches = [name for name in names if grade_id == f"test_{name}" or grade_id.startswith(f"test_{name}_")]
+    return max(matches, key=len) if matches else None

@@ -11,22 +11,26 @@ from __future__ import annotations
 
 import socket
 from dataclasses import replace
+from pathlib import Path
 
+import nbformat
 import pytest
 
+from bertcourse.authoring import solution_notebook
 from bertcourse.grader import classroom
+from bertcourse.grader.bench import ITEMS  # the quick class of the grading benchmark
+from bertcourse.registry import item_of
 from bertcourse.grader.sandbox import GIB, Limits, probe
 from bertcourse.grader.settings import GradingSettings
 
 ASSIGNMENT = "ch1_architecture"
 NOTEBOOK = ASSIGNMENT
-ITEMS = ["wordpiece_tokenize", "scaled_dot_product_attention"]
-# test cell -> points, and the item each one grades
-POINTS = {"test_wordpiece_tokenize": 1, "test_wordpiece_tokenize_hidden": 3,
-          "test_scaled_dot_product_attention": 1, "test_scaled_dot_product_attention_hidden": 4}
-ITEM_CELLS = {"wordpiece_tokenize": ("test_wordpiece_tokenize", "test_wordpiece_tokenize_hidden"),
-              "scaled_dot_product_attention": ("test_scaled_dot_product_attention",
-                                               "test_scaled_dot_product_attention_hidden")}
+
+# test cell -> points, as the source notebook's nbgrader metadata gives them, and the item each one grades
+_SOURCE = nbformat.read(solution_notebook(ASSIGNMENT, Path(__file__).resolve().parents[1]), as_version=4)
+POINTS = {m["grade_id"]: m["points"] for m in (c.metadata.get("nbgrader", {}) for c in _SOURCE.cells)
+          if m.get("grade") and not m.get("solution") and item_of(m["grade_id"], ITEMS)}
+ITEM_CELLS = {item: tuple(cell for cell in POINTS if item_of(cell, ITEMS) == item) for item in ITEMS}
 
 # Short limits: an attack costs seconds, an honest notebook of this class needs far less.
 SETTINGS = GradingSettings(cell_timeout=30, notebook_timeout=300, recheck_timeout=200,

@@ -56,12 +56,7 @@ def _verdict(namespace: dict, item_cases: list) -> str | None:
         request = copy.deepcopy(case.request)
         assert request["op"] == "call"
         try:
-            args = [worker._argument(namespace, a) for a in request["args"]]
-            kwargs = {k: worker._argument(namespace, v) for k, v in request.get("kwargs", {}).items()}
-            result = namespace[request["target"]](*args, **kwargs)
-            if request.get("return_args"):
-                result = {"result": result, "args": [a for a in args if isinstance(a, torch.Tensor)]}
-            got = codec.decode(codec.encode(result))
+            got = codec.decode(codec.encode(worker.call(namespace, request)))
         except Exception as error:  # noqa: BLE001 - a variant that raises fails, as in the worker
             return f"{case.label}: raised {type(error).__name__}: {error}"
         problem = probes.compare(case, got)

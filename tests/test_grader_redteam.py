@@ -238,7 +238,8 @@ def test_patched_grading_helpers_are_lowered_and_reported(batch):
     section = report.split("## patch_grading:")[1].split("\n## ")[0]
     assert "(REVIEW)" in section.splitlines()[0]
     assert "lowered by the re-check" in section and "suspicious code" in section
-    assert all(f"{NOTEBOOK}/{cell}" in result["scores"] for cell in result["lowered"])
+    # Lowered cells hold 0 in the gradebook (the manual score overrides the in-kernel one).
+    assert result["lowered"] and all(result["scores"][f"{NOTEBOOK}/{cell}"] == 0 for cell in result["lowered"])
 
 
 def test_snoop_sees_and_changes_nothing(batch):
@@ -279,6 +280,10 @@ def test_huge_output_is_capped(batch):
 
 
 def test_no_sandbox_process_survives(batch):
+    from bertcourse.grader.sandbox import probe
+
+    if not probe().drops_uid:
+        pytest.skip("leftovers are found by the sandbox uid, which needs root (CI runs as root)")
     graded = {s: r for s, r in batch["report"].students.items() if "seconds" in r}
     assert graded and all(r.get("leftovers") == [] for r in graded.values()), \
         {s: r.get("leftovers") for s, r in graded.items()}

@@ -14,6 +14,7 @@ import time
 import traceback
 from pathlib import Path
 
+from ..registry import item_of
 from . import recheck as recheck_lib
 from . import scan, settings as settings_lib
 from .sandbox import Sandbox
@@ -35,12 +36,6 @@ def _config(course: Path, db_url: str | None, staged: Path, settings) -> object:
     return config
 
 
-def item_of(grade_id: str, items: list[str]) -> str | None:
-    """The registry item a test cell belongs to: ``test_<item>`` or ``test_<item>_...`` (longest match)."""
-    matches = [i for i in items if grade_id == f"test_{i}" or grade_id.startswith(f"test_{i}_")]
-    return max(matches, key=len) if matches else None
-
-
 def grade_one(spec: dict) -> dict:
     """Autograde one student in the sandbox, scan and re-check the answers, lower what fails."""
     from nbgrader.apps import NbGraderAPI
@@ -55,7 +50,7 @@ def grade_one(spec: dict) -> dict:
     config = _config(course, spec.get("db_url"), Path(spec["staged"]), settings)
     db_url = config.CourseDirectory.db_url
     result = {"student": student, "autograde_ok": False, "log": "", "items": {}, "flags": [], "lowered": [],
-              "mismatches": [], "scores": {}, "seconds": {}}
+              "mismatches": [], "seconds": {}}
     notebooks = _notebook_ids(db_url, assignment)
     started = time.monotonic()
     release = course / config.CourseDirectory.release_directory / assignment
@@ -73,7 +68,6 @@ def grade_one(spec: dict) -> dict:
             result["items"].update({c.item: {"passed": c.passed, "detail": c.detail} for c in checks})
             _lower(db_url, assignment, student, notebook_id, {c.item: c for c in checks}, result)
     result["seconds"]["recheck"] = round(time.monotonic() - started, 2)
-    result["scores"] = _scores(db_url, assignment, student, notebooks)
     return result
 
 
@@ -152,20 +146,6 @@ def _lower(db_url: str, assignment: str, student: str, notebook_id: str, verdict
             elif check.passed and grade.auto_score < grade.max_score:
                 result["mismatches"].append(f"{in_kernel}, re-check passed (score not raised; review)")
         gb.db.commit()
-
-
-def _scores(db_url: str, assignment: str, student: str, notebooks: list[str]) -> dict[str, float | None]:
-    from nbgrader.api import Gradebook, MissingEntry
-
-    scores = {}
-    with Gradebook(db_url) as gb:
-        for notebook_id in notebooks:
-            try:
-                submission = gb.find_submission_notebook(notebook_id, assignment, student)
-            except MissingEntry:  # no submission recorded: the batch reports it as lost
-                continue
-            scores.update({f"{notebook_id}/{g.name}": g.score for g in submission.grades})
-    return scores
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -195,11 +195,14 @@ def _audit(db_url: str, assignment: str, students: list[str], report: Report) ->
     from nbgrader.api import Gradebook
 
     with Gradebook(db_url) as gb:
+        submissions: dict[str, list] = {}
+        for submission in gb.find_assignment(assignment).submissions:  # one query for the whole class
+            submissions.setdefault(submission.student_id, []).append(submission)
         for student in students:
-            rows = [s for s in gb.find_assignment(assignment).submissions if s.student_id == student]
+            rows = submissions.get(student, [])
             if not rows:
                 report.lost.append(student)
             elif len(rows) > 1:
                 report.duplicated.append(student)
-            notebooks = gb.find_submission(assignment, student).notebooks if rows else []
+            notebooks = rows[0].notebooks if rows else []
             report.students[student]["scores"] = {f"{nb.name}/{g.name}": g.score for nb in notebooks for g in nb.grades}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 
 from ..bench import TIMING_FILES
@@ -30,27 +29,22 @@ BROKEN = {"scaled_dot_product_attention": "def scaled_dot_product_attention(quer
 
 def _class(folder: Path, assignment: str, n: int, db_url: str | None) -> Path:
     course = classroom.make_course(folder, assignment, items=ITEMS, db_url=db_url)
+    good, broken = (classroom.submission(course, assignment, replace=r) for r in (None, BROKEN))
     for i in range(n):
-        classroom.submit(course, assignment, f"s{i:03d}",
-                         classroom.submission(course, assignment, replace=BROKEN if i % 5 == 4 else None))
+        classroom.submit(course, assignment, f"s{i:03d}", broken if i % 5 == 4 else good)
     return course
-
-
-def _timed(course: Path, assignment: str, **kwargs):
-    start = time.monotonic()
-    report = grade(course, assignment, feedback=False, **kwargs)
-    return report, time.monotonic() - start
 
 
 def measure(assignment: str, n: int, jobs: int, settings) -> dict:
     """Grade the same simulated class serially (SQLite) and with ``jobs`` workers (PostgreSQL)."""
     load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp, TemporaryPostgres() as pg:
-        serial, serial_seconds = _timed(_class(Path(tmp) / "serial", assignment, n, None), assignment,
-                                        jobs=1, settings=settings)
+        serial = grade(_class(Path(tmp) / "serial", assignment, n, None), assignment, jobs=1, settings=settings,
+                       feedback=False)
         url = pg.url("bench")
-        parallel, parallel_seconds = _timed(_class(Path(tmp) / "parallel", assignment, n, url), assignment,
-                                            jobs=jobs, db_url=url, settings=settings)
+        parallel = grade(_class(Path(tmp) / "parallel", assignment, n, url), assignment, jobs=jobs, db_url=url,
+                         settings=settings, feedback=False)
+    serial_seconds, parallel_seconds = serial.seconds, parallel.seconds  # as each batch timed itself
     missing = [s for s in serial.students if not serial.scores()[s]]
     return {
         "submissions": n, "items": ", ".join(ITEMS), "jobs": jobs,

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import nbformat
 
+from ..registry import item_of
+
 REPO = Path(__file__).resolve().parents[2]
 MARKER = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
 
@@ -26,8 +28,8 @@ def trimmed(notebook, items: list[str]):
     """``notebook`` with the setup cells and the cells of ``items`` only (answers and their tests)."""
     def keep(index, cell):
         grade_id = _meta(cell).get("grade_id", "")
-        return (index < first_answer and cell.cell_type == "code") or any(
-            grade_id == item or grade_id == f"test_{item}" or grade_id.startswith(f"test_{item}_") for item in items)
+        return (index < first_answer and cell.cell_type == "code") or grade_id in items or (
+            item_of(grade_id, items) is not None)
 
     first_answer = min(i for i, c in enumerate(notebook.cells) if _meta(c).get("solution"))
     copy = nbformat.from_dict(notebook)

@@ -71,7 +71,8 @@ class SandboxedExecute(Execute):
         kind = msg.get("msg_type")
         if kind in ("error", "execute_result") or (kind == "stream" and content.get("name") == "stderr"
                                                    and (cell_index, "stderr") not in self._truncated):
-            self._truncated.add((cell_index, "stderr" if kind == "stream" else kind))
+            if kind == "stream":  # errors and results are always kept; stderr only its first chunk
+                self._truncated.add((cell_index, "stderr"))
             return super().output(outs, {**msg, "content": _shortened(content)}, display_id, cell_index)
         if cell_index not in self._truncated:
             self._truncated.add(cell_index)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -204,13 +204,12 @@ def _module_cases(item: str, configs, inputs, substitute=None, atol=1e-5, rtol=1
         torch.manual_seed(1)
         reference = reference_cls(config).eval()
         state = {k: v.detach().numpy().copy() for k, v in reference.named_parameters()}
+        config_fields = asdict(config)
         for args in inputs(config):
             with torch.no_grad():
                 expected = reference(*(torch.as_tensor(a) if isinstance(a, np.ndarray) else a for a in args))
-            from dataclasses import asdict
-
             cases.append(Case(f"{item}({', '.join(_short(a, 30) for a in args)}) with {overrides}",
-                              {"op": "module", "target": item, "config": asdict(config), "state": state,
+                              {"op": "module", "target": item, "config": config_fields, "state": state,
                                "args": list(args), "substitute": substitute or {}},
                               expected, compare="close", atol=atol, rtol=rtol))
     return cases

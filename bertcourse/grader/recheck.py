@@ -77,7 +77,6 @@ class _Worker:
             if "running" not in reply:
                 break
             self.running = reply["running"]
-        self.startup = reply
         for name, value in bindings.items():
             self.send({"op": "set", "name": name, "value": value})
             self.receive(timeout)

@@ -107,6 +107,18 @@ def _module_call(namespace, request):
             return module(*args)
 
 
+def call(namespace: dict, request: dict):
+    """Answer a ``call`` request: the student's function on the decoded arguments."""
+    args = [_argument(namespace, a) for a in request["args"]]
+    kwargs = {k: _argument(namespace, v) for k, v in request.get("kwargs", {}).items()}
+    result = namespace[request["target"]](*args, **kwargs)
+    if request.get("return_args"):  # what the call left in its inputs (in-place edits show)
+        import torch
+
+        result = {"result": result, "args": [a for a in args if isinstance(a, torch.Tensor)]}
+    return result
+
+
 def main() -> int:
     reader, writer = _channel()
     reader = _Reader(reader)
@@ -133,13 +145,7 @@ def main() -> int:
                 namespace[request["name"]] = request["value"]
                 result = None
             elif request["op"] == "call":
-                args = [_argument(namespace, a) for a in request["args"]]
-                kwargs = {k: _argument(namespace, v) for k, v in request.get("kwargs", {}).items()}
-                result = namespace[request["target"]](*args, **kwargs)
-                if request.get("return_args"):  # what the call left in its inputs (in-place edits show)
-                    import torch
-
-                    result = {"result": result, "args": [a for a in args if isinstance(a, torch.Tensor)]}
+                result = call(namespace, request)
             elif request["op"] == "module":
                 result = _module_call(namespace, request)
             else:
