@@ -8,9 +8,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-# torch adds it to the norm so that a zero gradient does not divide by zero.
-EPSILON = 1e-6
-
 
 def clip_grad_norm(parameters, max_norm: float) -> Tensor:
     """Scale all gradients together so that their global L2 norm is at most ``max_norm``.
@@ -36,7 +33,8 @@ def clip_grad_norm(parameters, max_norm: float) -> Tensor:
         return torch.tensor(0.0)
     norms = torch.stack([torch.linalg.vector_norm(g.detach(), 2) for g in grads])  # (P,) one norm per tensor
     total_norm = torch.linalg.vector_norm(norms, 2)
-    scale = torch.clamp(max_norm / (total_norm + EPSILON), max=1.0)
+    # torch adds 1e-6 to the norm so that an all-zero gradient does not divide by zero.
+    scale = torch.clamp(max_norm / (total_norm + 1e-6), max=1.0)
     for g in grads:
         g.detach().mul_(scale)
     return total_norm
