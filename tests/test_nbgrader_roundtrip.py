@@ -4,7 +4,8 @@ In a temporary course folder (tests/nbgrader_course.py): ``generate_assignment``
 then three students submit: ``all_correct`` (the reference answers and the written
 answers filled in), ``untouched`` (the release as is) and ``one_wrong`` (all correct
 but one item with a classic mistake: Chapter 1's attention without the 1/sqrt(d)
-scaling, Chapter 2's sentence-order pairs labelled swapped but never swapped). One
+scaling, Chapter 2's sentence-order pairs labelled swapped but never swapped, Chapter 4's cosine
+with a whole period instead of half). One
 ``autograde`` call grades all three; ``generate_feedback`` and ``export`` follow. The
 scores are checked against the points in the source notebook's metadata, from the
 gradebook and from the CSV.
@@ -54,6 +55,10 @@ CASES = {
         ("examples.append((second, first, False))", "examples.append((first, second, False))"),
         frozenset({"written_eighty_ten_ten", "written_nsp_vs_sop"}),
         'grading.check_tensor("masked_input_ids", masked, shape=(32, 128), dtype=ids.dtype)'),
+    "ch4_training": Case(
+        "ch4_training", "cosine_warmup_decay", ("math.cos(math.pi * progress)", "math.cos(2 * math.pi * progress)"),
+        frozenset({"written_warmup", "written_weight_decay"}),
+        'rates = check_rates("linear_warmup_decay", linear_warmup_decay, (4, 12, 1e-3),'),
 }
 
 
