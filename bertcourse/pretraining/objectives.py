@@ -1,8 +1,9 @@
-"""The masked-language-modelling objective: loss and accuracy over the masked positions only.
+"""The pre-training objectives: MLM loss and accuracy over the masked positions, plus NSP/SOP.
 
-Shapes: B = batch size, T = sequence length, V = vocabulary size. Labels
-follow PyTorch's and transformers' convention: -100 marks a position that
-does not count (not masked, padding, special tokens).
+Shapes: B = batch size, T = sequence length, N = masked positions, V = vocabulary size.
+Labels follow PyTorch's and transformers' convention: :data:`IGNORE_INDEX` (-100)
+marks a position that does not count (not masked, padding, special tokens).
+Taught in book/ch2_pretraining/index.md.
 """
 
 from __future__ import annotations
@@ -10,6 +11,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from ..models.heads import BertForPreTraining
+
+# The label of a position the loss ignores: F.cross_entropy's default ignore_index, as in transformers.
+# (The graded functions spell -100 out: their source is an answer cell, which cannot import it.)
+IGNORE_INDEX = -100
+
 
 def mlm_loss_and_accuracy(logits, labels) -> tuple[Tensor, Tensor]:
     """The mean cross-entropy and the accuracy of the MLM predictions at the labelled positions.
@@ -34,3 +42,29 @@ def mlm_loss_and_accuracy(logits, labels) -> tuple[Tensor, Tensor]:
     loss = F.cross_entropy(scores, targets)
     accuracy = (scores.argmax(dim=-1) == targets).float().mean()
     return loss, accuracy.detach()
+
+
+def pretraining_loss(model: BertForPreTraining, batch: dict[str, Tensor], objective: str,
+                     mlm_loss_fn=None) -> tuple[Tensor, dict[str, float]]:
+    """The loss of one masked batch and its metrics.
+
+    The encoder runs on the whole batch; the MLM head only at the N labelled
+    positions, so its logits are (N, V) rather than (B, T, V). They go to
+    ``mlm_loss_fn`` (default: :func:`mlm_loss_and_accuracy`)
+    as a batch of one sequence, (1, N, V) with labels (1, N). With NSP or SOP
+    the cross-entropy of the sentence head is added, unweighted, as in BERT.
+    """
+    mlm_loss_fn = mlm_loss_fn or mlm_loss_and_accuracy
+    labels = batch["labels"]  # (B, T), IGNORE_INDEX where not masked
+    positions = labels != IGNORE_INDEX  # (B, T)
+    out = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], mlm_positions=positions)
+    mlm_loss, mlm_accuracy = mlm_loss_fn(out.mlm_logits.float()[None], labels[positions][None])  # (1, N, V), (1, N)
+    metrics = {"mlm_loss": mlm_loss.detach(), "mlm_accuracy": mlm_accuracy.detach()}
+    loss = mlm_loss
+    if objective != "mlm":
+        sentence_logits = out.nsp_logits.float()  # (B, 2)
+        sentence_loss = F.cross_entropy(sentence_logits, batch["next_sentence_label"])
+        loss = loss + sentence_loss
+        metrics["sentence_loss"] = sentence_loss.detach()
+        metrics["sentence_accuracy"] = (sentence_logits.argmax(-1) == batch["next_sentence_label"]).float().mean()
+    return loss, metrics
