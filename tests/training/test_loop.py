@@ -13,7 +13,7 @@ from bertcourse import runtime
 from bertcourse.models.bert import BertConfig
 from bertcourse.models.heads import BertForPreTraining
 from bertcourse.training.loop import History, TrainConfig, evaluate_loss, parameter_groups, train
-from bertcourse.training.schedules import lr_at
+from bertcourse.training.schedules import SCHEDULES, lr_at
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -311,15 +311,25 @@ def test_progress_false_is_silent_and_true_writes_only_to_stderr(capfd):
         ({"warmup_steps": 6}, "warmup_steps"),
         ({"learning_rate": 0.0}, "learning_rate"),
         ({"weight_decay": -0.1}, "weight_decay"),
-        ({"schedule": "cosine"}, "schedule"),
+        ({"schedule": "no-such-schedule"}, "schedule"),
         ({"grad_clip": 0}, "grad_clip"),
-        ({"autocast": "bf16"}, "autocast"),
+        ({"autocast": "fp8"}, "autocast"),
     ],
 )
 def test_bad_config_names_the_argument_and_the_value(overrides, name):
     (key, value), = overrides.items()
     with pytest.raises(ValueError, match=rf"{name} must be .*; got {value!r}"):
         quiet(**overrides)
+
+
+@pytest.mark.parametrize("setting", ["auto", "off", "bf16", "fp16", None, torch.bfloat16])
+def test_autocast_accepts_every_setting_precision_resolves(setting):
+    assert quiet(autocast=setting).autocast == setting
+
+
+def test_schedule_names_come_from_the_table():
+    for name in SCHEDULES:
+        assert quiet(schedule=name).schedule == name
 
 
 def test_empty_or_exhausted_batches_raise():
