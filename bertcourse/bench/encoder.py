@@ -4,8 +4,23 @@ from __future__ import annotations
 
 import torch
 
-from .harness import (BenchPlan, EncoderCase, case_name, dtype_name, encoder_config, inference_step, inputs, interleaved,
-                      model_pair, paired_ratio, per_dtype, rate, ratio, spread, training_step)
+from .harness import (
+    BenchPlan,
+    EncoderCase,
+    case_name,
+    dtype_name,
+    encoder_config,
+    inference_step,
+    inputs,
+    interleaved,
+    model_pair,
+    paired_ratio,
+    per_dtype,
+    rate,
+    ratio,
+    spread,
+    training_step,
+)
 
 KEY = "encoder"
 TITLE = ("Reference BertModel vs transformers.BertModel (same weights; ratio = reference speed / "

@@ -13,8 +13,19 @@ from torch import nn
 from .. import runtime
 from ..models.bert import BertConfig
 from ..models.dropout import CheapMaskDropout, attention_with_dropout, replace_dropout
-from .harness import (BenchPlan, EncoderCase, dtype_name, encoder_config, inputs, interleaved, model_pair, paired_ratio,
-                      per_dtype, ratio, training_step)
+from .harness import (
+    BenchPlan,
+    EncoderCase,
+    dtype_name,
+    encoder_config,
+    inputs,
+    interleaved,
+    model_pair,
+    paired_ratio,
+    per_dtype,
+    ratio,
+    training_step,
+)
 
 KEY = "levers"
 TITLE = ("Levers of the CPU training path, each timed with and without it in the same run (speed-up = "

@@ -7,8 +7,19 @@ import statistics
 import torch
 
 from ..models.bert import BertConfig
-from .harness import (BenchPlan, EncoderCase, case_name, dtype_name, encoder_config, inputs, interleaved, model_pair,
-                      per_dtype, spread, training_step)
+from .harness import (
+    BenchPlan,
+    EncoderCase,
+    case_name,
+    dtype_name,
+    encoder_config,
+    inputs,
+    interleaved,
+    model_pair,
+    per_dtype,
+    spread,
+    training_step,
+)
 
 KEY = "mfu"
 TITLE = "Model FLOP utilisation of a reference training step (forward + backward) vs the matmul peak"

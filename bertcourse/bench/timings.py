@@ -1,4 +1,4 @@
-"""Table: the book build and autograding times, measured elsewhere (``python -m bertcourse book``, the grader) and read from files."""
+"""Table: the book build and autograding times, measured elsewhere (the book module, the grader) and read from files."""
 
 from __future__ import annotations
 
