@@ -38,6 +38,8 @@ def unigram_baseline(train_ids: Iterable[Sequence[int]], batches: Iterable[dict[
         batches: held-out batches with ``labels`` (batch, seq), -100 where nothing is asked.
     Returns:
         ``{"accuracy": ..., "loss": ..., "token": id of the most frequent token}``.
+
+    Taught in book/ch2_pretraining/pretraining_run.md.
     """
     counts = _token_counts(train_ids, vocab_size, set(special_ids))
     targets = torch.cat([batch["labels"][batch["labels"] != -100] for batch in batches]).numpy()
@@ -56,6 +58,8 @@ def neighbour_baseline(train_ids: Sequence[Sequence[int]], batches: Iterable[dic
         batches: held-out batches with ``input_ids`` (the masked input) and ``labels``.
         candidates: only the most frequent ``candidates`` tokens are ever answered.
         smoothing: added to every neighbour count (add-k smoothing).
+
+    Taught in book/ch2_pretraining/pretraining_run.md.
     """
     counts = _token_counts(train_ids, vocab_size, set(special_ids))
     answers = np.argsort(-counts, kind="stable")[:candidates]  # (C,) token ids, most frequent first

@@ -12,9 +12,20 @@ import numpy as np
 import torch
 
 from ...pretraining.masking import word_positions
-from .common import (Case, Context, Mismatch, Probe, array_of, binomial_ok, checked, property_check, reference_of,
-                     same, seeded, short)
-
+from .common import (
+    Case,
+    Context,
+    Mismatch,
+    Probe,
+    array_of,
+    binomial_ok,
+    checked,
+    property_check,
+    reference_of,
+    same,
+    seeded,
+    short,
+)
 
 MASK_ID, VOCAB_SIZE = 103, 30522  # bert-base-uncased's; any ids do
 
