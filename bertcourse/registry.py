@@ -96,10 +96,10 @@ ITEMS: tuple[GradedItem, ...] = (
     # --- Chapter 4: training tricks -------------------------------------------------------------
     GradedItem("linear_warmup_decay", "ch4_training",
                "BERT's schedule: linear warm-up, then linear decay to 0 (transformers' linear schedule).",
-               "bertcourse.training.ch4_schedules:linear_warmup_decay"),
+               "bertcourse.training.schedules:linear_warmup_decay"),
     GradedItem("cosine_warmup_decay", "ch4_training",
                "Linear warm-up, then half a cosine down to min_lr, which holds from total_steps on.",
-               "bertcourse.training.ch4_schedules:cosine_warmup_decay"),
+               "bertcourse.training.schedules:cosine_warmup_decay"),
     GradedItem("adamw_update", "ch4_training",
                "One in-place AdamW step: bias-corrected moments, decoupled weight decay (torch.optim.AdamW).",
                "bertcourse.training.optim:adamw_update"),

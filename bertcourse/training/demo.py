@@ -21,8 +21,8 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from bertcourse import data, hub, runtime
-from bertcourse.model import BertConfig, BertModel
-from bertcourse.training.ch4_schedules import cosine_warmup_decay, linear_warmup_decay
+from bertcourse.models.bert import BertConfig, BertModel
+from bertcourse.training.schedules import cosine_warmup_decay, linear_warmup_decay
 from bertcourse.training.clipping import clip_grad_norm
 from bertcourse.training.layerwise import layerwise_lr_groups
 

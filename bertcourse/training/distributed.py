@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from bertcourse.model import BertConfig, BertModel
+from bertcourse.models.bert import BertConfig, BertModel
 
 
 class DemoClassifier(nn.Module):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from bertcourse.model import BertModel
+from bertcourse.models.bert import BertModel
 
 
 def layerwise_lr_groups(model, base_lr: float, decay: float, weight_decay: float = 0.01) -> list[dict]:

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from bertcourse.model import BertConfig, BertForPreTraining, BertModel
+from bertcourse.models.bert import BertConfig, BertModel
+from bertcourse.models.heads import BertForPreTraining
 from bertcourse.training.layerwise import layerwise_lr_groups
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 import transformers
 
-from bertcourse.training.ch4_schedules import cosine_warmup_decay, linear_warmup_decay
+from bertcourse.training.schedules import cosine_warmup_decay, linear_warmup_decay
 
 CASES = [(0, 10), (3, 10), (10, 10), (1, 1), (0, 1), (5, 37), (100, 1000)]
 
@@ -64,3 +64,13 @@ def test_cosine_shape_peak_midpoint_and_floor():
     assert cosine_warmup_decay(54, 4, 104, 1.0, 0.1) == pytest.approx(0.55)
     assert cosine_warmup_decay(104, 4, 104, 1.0, 0.1) == 0.1
     assert math.isclose(cosine_warmup_decay(103, 4, 104, 1.0, 0.0), 0.5 * (1 + math.cos(math.pi * 99 / 100)))
+
+
+def test_cosine_is_a_named_schedule_of_the_training_loop():
+    from bertcourse.training.loop import TrainConfig
+    from bertcourse.training.schedules import SCHEDULES, lr_at
+
+    config = TrainConfig(max_steps=50, learning_rate=2e-3, warmup_steps=5, schedule="cosine", progress=False)
+    for step in range(60):
+        assert lr_at(step, config) == pytest.approx(cosine_warmup_decay(step, 5, 50, 2e-3), abs=1e-15)
+        assert SCHEDULES["cosine"](step, 5, 50) == cosine_warmup_decay(step, 5, 50, 1.0)
