@@ -22,9 +22,9 @@ from torch.utils.checkpoint import checkpoint
 
 from bertcourse import data, hub, runtime
 from bertcourse.models.bert import BertConfig, BertModel
-from bertcourse.training.schedules import cosine_warmup_decay, linear_warmup_decay
 from bertcourse.training.clipping import clip_grad_norm
 from bertcourse.training.layerwise import layerwise_lr_groups
+from bertcourse.training.schedules import cosine_warmup_decay, linear_warmup_decay
 
 SCHEDULES = ("linear", "cosine", "constant")
 

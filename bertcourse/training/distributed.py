@@ -22,7 +22,6 @@ Taught in book/ch4_training/distributed.md.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 

@@ -104,8 +104,9 @@ def cosine_warmup_decay(step: int, warmup_steps: int, total_steps: int, peak_lr:
 
     With ``min_lr = 0`` it equals ``peak_lr`` times transformers' multiplier at every step before
     ``total_steps`` (and at ``total_steps`` itself, where both give 0, unless ``warmup_steps ==
-    total_steps``, where transformers gives ``peak_lr`` and this function ``min_lr``). Args are ints with ``0 <= warmup_steps <= total_steps``, ``step >= 0`` and floats
-    ``0 <= min_lr <= peak_lr``. Returns a Python ``float``.
+    total_steps``, where transformers gives ``peak_lr`` and this function ``min_lr``). Args are ints
+    with ``0 <= warmup_steps <= total_steps``, ``step >= 0`` and floats ``0 <= min_lr <= peak_lr``.
+    Returns a Python ``float``.
 
     Taught in book/ch4_training/schedules.md.
     """

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bertcourse.runtime import set_seed
-from bertcourse.training.schedules import linear_warmup_decay
 from bertcourse.training.checkpoint import ResumableBatches, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from bertcourse.training.schedules import linear_warmup_decay
 
 STEPS, STOP = 12, 5
 
