@@ -14,7 +14,8 @@ One machine, two CPU processes::
 Two machines with 8 GPUs each (run on both, ``--node_rank`` 0 on the first, 1 on the second)::
 
     torchrun --nnodes 2 --node_rank 0 --nproc_per_node 8 \\
-        --rdzv_backend c10d --rdzv_endpoint first-host:29500 -m bertcourse.training.distributed --out ddp.pt
+        --rdzv_backend c10d --rdzv_endpoint first-host:29500 \\
+        -m bertcourse.training.distributed --backend nccl --out ddp.pt
 
 Taught in book/ch4_training/distributed.md.
 """
@@ -22,6 +23,7 @@ Taught in book/ch4_training/distributed.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -77,20 +79,24 @@ def train_single(steps: int = 4, batch_size: int = 16, lr: float = 1e-3) -> dict
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def train_data_parallel(steps: int = 4, batch_size: int = 16, lr: float = 1e-3) -> dict[str, torch.Tensor]:
-    """This rank's share of the data-parallel run (inside a process group); the parameters after it.
+def train_data_parallel(steps: int = 4, batch_size: int = 16, lr: float = 1e-3,
+                        device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """This rank's share of the data-parallel run (inside a process group); the parameters after it (on CPU).
 
     ``batch_size`` is the global batch: rank ``r`` of ``W`` takes rows ``[r * B/W, (r + 1) * B/W)``.
+    ``device``: "cpu" with gloo; with nccl, this rank's GPU (``cuda:<LOCAL_RANK>``).
     """
     rank, world = dist.get_rank(), dist.get_world_size()
     if batch_size % world:
         raise ValueError(f"batch_size={batch_size} must split evenly over {world} processes")
     local = batch_size // world
-    model = DistributedDataParallel(DemoClassifier())  # broadcasts rank 0's parameters to every rank
+    # DDP broadcasts rank 0's parameters to every rank, so all ranks start from the same weights.
+    model = DistributedDataParallel(DemoClassifier().to(device))
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     for ids, labels in demo_batches(steps, batch_size):
-        _step(model, optimizer, ids[rank * local:(rank + 1) * local], labels[rank * local:(rank + 1) * local])
-    return {k: v.detach().clone() for k, v in model.module.state_dict().items()}
+        rows = slice(rank * local, (rank + 1) * local)
+        _step(model, optimizer, ids[rows].to(device), labels[rows].to(device))
+    return {k: v.detach().cpu().clone() for k, v in model.module.state_dict().items()}
 
 
 def max_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -103,14 +109,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=16, help="the global batch, split over the processes")
     parser.add_argument("--out", type=Path, required=True, help="where rank 0 saves the parameters")
+    parser.add_argument("--backend", choices=("gloo", "nccl"), default="gloo",
+                        help="gloo: every process on the CPU; nccl: one GPU per process")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # one core per process
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    dist.init_process_group(backend)  # rank, world size and address come from torchrun's environment
+    device = torch.device("cpu")
+    if args.backend == "nccl":
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))  # set by torchrun
+        torch.cuda.set_device(device)
+    dist.init_process_group(args.backend)  # rank, world size and address come from torchrun's environment
     try:
-        state = train_data_parallel(args.steps, args.batch_size)
+        state = train_data_parallel(args.steps, args.batch_size, device=device)
         if dist.get_rank() == 0:
-            torch.save({"state": state, "world_size": dist.get_world_size(), "backend": backend}, args.out)
+            torch.save({"state": state, "world_size": dist.get_world_size(), "backend": args.backend}, args.out)
         dist.barrier()
     finally:
         dist.destroy_process_group()
