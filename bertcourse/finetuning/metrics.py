@@ -8,8 +8,6 @@ seqeval's strict IOB2 mode, which the course checks its scores against.
 
 from __future__ import annotations
 
-from collections import Counter
-
 
 def entity_f1(true_tags: list[list[str]], pred_tags: list[list[str]]) -> float:
     """Entity-level micro F1 of ``pred_tags`` against ``true_tags`` (strict IOB2).
@@ -41,14 +39,14 @@ def entity_f1(true_tags: list[list[str]], pred_tags: list[list[str]]) -> float:
     if len(true_tags) != len(pred_tags):
         raise ValueError(f"true_tags has {len(true_tags)} sequences but pred_tags has {len(pred_tags)}")
 
-    def entities(sequences):
-        found = Counter()
+    def entities(sequences) -> set[tuple[int, int, int, str]]:
+        found = set()  # (sequence, start, end, type), end inclusive
         for index, tags in enumerate(sequences):
             start, kind = None, None
             for position, tag in enumerate(list(tags) + ["O"]):  # a final "O" closes the last entity
                 prefix, label = tag[:1], tag[2:]
                 if start is not None and not (prefix == "I" and label == kind):
-                    found[(index, start, position - 1, kind)] += 1  # the entity ended just before
+                    found.add((index, start, position - 1, kind))  # the entity ended just before
                     start = None
                 if prefix == "B":
                     start, kind = position, label
@@ -58,6 +56,5 @@ def entity_f1(true_tags: list[list[str]], pred_tags: list[list[str]]) -> float:
         if len(true) != len(pred):
             raise ValueError(f"sequence {index}: {len(true)} true tags but {len(pred)} predicted tags")
     true_entities, pred_entities = entities(true_tags), entities(pred_tags)
-    correct = sum((true_entities & pred_entities).values())
-    total = sum(true_entities.values()) + sum(pred_entities.values())
-    return 2 * correct / total if correct else 0.0
+    correct = len(true_entities & pred_entities)
+    return 2 * correct / (len(true_entities) + len(pred_entities)) if correct else 0.0
