@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bertcourse import runtime
-from bertcourse.train import History, TrainConfig, train
+from bertcourse.training.loop import History, TrainConfig, train
 
 from .inputs import Example, collate, length_sorted_batches
 from .pooling import mean_pooling

@@ -7,7 +7,7 @@ from transformers import BertConfig as HFBertConfig
 from transformers import BertModel as HFBertModel
 
 from bertcourse.finetuning.classifier import SequenceClassifier
-from bertcourse.model import BertConfig, BertModel
+from bertcourse.models.bert import BertConfig, BertModel
 
 
 def batch(vocab_size, seed=0):

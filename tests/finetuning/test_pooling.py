@@ -37,7 +37,7 @@ def test_mean_pooling_matches_sentence_transformers_rule(tokenizer, minilm):
 
 def test_cosine_top_k_matches_topk_on_normalised_vectors():
     g = torch.Generator().manual_seed(0)
-    for trial in range(50):
+    for _trial in range(50):
         q, n, d = (int(torch.randint(1, 9, (1,), generator=g)) for _ in range(3))
         queries = torch.randn(q, d, generator=g) * 3
         documents = torch.randn(n, d, generator=g) * 0.1
