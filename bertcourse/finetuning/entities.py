@@ -3,8 +3,8 @@
 A reproducible label source with stated limits: a word sequence is tagged
 
 * ``PER`` when it is a president's full name or surname as the SOTU corpus spells it
-  (so other people, and presidents named otherwise, are missed; "Washington" the city is
-  tagged PER, and the state LOC);
+  (so other people, and presidents named otherwise, are missed, and "Washington", the city
+  or the state, is the first president: a president's name wins over a state's);
 * ``LOC`` when it is the name of one of the 50 US states (other places are missed);
 * ``DATE`` for a month name, optionally followed by a day, and for a four-digit year 1700-2099.
 
