@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from bertcourse.finetuning import entities, inputs, retrieval, spam
+from bertcourse.finetuning import entities, inputs, retrieval, sotu_party, spam
 from bertcourse.finetuning.finetune import FinetuneConfig, training_batches
 
 
@@ -85,3 +85,13 @@ def test_gazetteer_tags():
     assert tagged["Washington"] == "B-LOC"  # no president Washington in this list: the state
     assert entities.tag(["Bush"], entries) == ["B-PER"]
     assert entities.tag(["Washington"], entities.gazetteer(("George Washington",))) == ["B-PER"]  # a stated limit
+
+
+def test_sotu_split_by_address_keeps_addresses_whole():
+    items = [(f"sotu:{year}:X", "P", f"passage {i}") for year in range(1800, 1900) for i in range(6)]
+    by_address = sotu_party.split(items, "address")
+    assert not {k for k, _, _ in by_address["train"]} & {k for k, _, _ in by_address["test"]}
+    by_passage = sotu_party.split(items, "passage")
+    assert {k for k, _, _ in by_passage["train"]} & {k for k, _, _ in by_passage["test"]}  # the leak
+    with pytest.raises(ValueError, match="by must be"):
+        sotu_party.split(items, "sentence")
