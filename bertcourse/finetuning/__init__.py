@@ -1,0 +1,8 @@
+"""Chapter 5: fine-tuning a pretrained BERT for classification, tokens, spans and retrieval.
+
+The graded pieces live one concept per module (``classifier``, ``pooling``,
+``token_labels``, ``metrics``, ``qa``); ``inputs`` and ``finetune`` frame, batch,
+train and predict for any task; the tasks the book runs have a module each
+(``spam``, ``retrieval``, ``entities`` for the gazetteer labels).
+Import the modules, e.g. ``from bertcourse.finetuning import pooling``.
+"""

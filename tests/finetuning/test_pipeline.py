@@ -1,0 +1,97 @@
+"""The task pipelines' small parts: truncation and framing, batches, scores, recall@k, gazetteer tags."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bertcourse.finetuning import entities, inputs, retrieval, sotu_party, spam
+from bertcourse.finetuning.finetune import FinetuneConfig, training_batches
+
+
+@pytest.mark.parametrize("ids,budget,how,expected", [
+    (list(range(10)), 20, "head", list(range(10))),
+    (list(range(10)), 4, "head", [0, 1, 2, 3]),
+    (list(range(20)), 8, "head+tail", [0, 1, 14, 15, 16, 17, 18, 19]),  # a quarter head, the rest tail
+    (list(range(20)), 3, "head+tail", [0, 1, 2]),
+])
+def test_cut(ids, budget, how, expected):
+    assert inputs.cut(ids, budget, how) == expected
+    with pytest.raises(ValueError, match="truncation"):
+        inputs.cut(ids, budget, "tail")
+
+
+def test_encode_frames_pairs_within_the_budget(tokenizer):
+    subjects = ["Cheap meds", "Re: meeting " * 30]
+    bodies = ["Buy now " * 300, "See you at three."]
+    for ids, types in inputs.encode(tokenizer, subjects, bodies, max_length=40, truncation="head+tail"):
+        assert len(ids) == len(types) <= 40
+        assert ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
+        assert ids.count(tokenizer.sep_token_id) == 2
+        first_b = types.index(1)
+        assert ids[first_b - 1] == tokenizer.sep_token_id and set(types[first_b:]) == {1}
+    ids, types = inputs.encode(tokenizer, ["Call me Ishmael."], max_length=64)[0]
+    assert tokenizer.decode(ids) == "[CLS] call me ishmael. [SEP]" and set(types) == {0}
+
+
+def test_collate_pads_and_masks():
+    batch = inputs.collate([([101, 7, 102], [0, 0, 0]), ([101, 102], [0, 0])])
+    assert batch["input_ids"].tolist() == [[101, 7, 102], [101, 102, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+    assert batch["token_type_ids"].dtype == torch.long
+
+
+def test_training_batches_cover_each_epoch_once():
+    examples = [([101, i, 102], [0, 0, 0]) for i in range(10)]
+    batches = training_batches(examples, list(range(10)), FinetuneConfig(epochs=2, batch_size=4))
+    assert len(batches) == 5
+    seen = torch.cat([b["input_ids"][:, 1] for b in batches]).tolist()
+    assert sorted(seen[:10]) == list(range(10))  # the first epoch is a permutation
+    assert all(b["labels"].tolist() == b["input_ids"][:, 1].tolist() for b in batches)
+
+
+def test_scores_match_sklearn():
+    from sklearn.metrics import f1_score
+
+    y_true, y_pred = np.array([0, 0, 1, 1, 1, 0]), np.array([0, 1, 1, 0, 1, 0])
+    groups = ["easy", "hard", "spam", "spam", "spam", "hard"]
+    result = spam.scores(y_true, y_pred, groups)
+    assert result["confusion"] == [[2, 1], [1, 2]]
+    assert result["f1"] == pytest.approx(f1_score(y_true, y_pred))
+    assert result["groups"]["hard"] == {"n": 2, "accuracy": 0.5}
+
+
+def test_configs_by_profile_and_stable_keys():
+    ci, cpu = spam.SpamConfig.for_profile("ci"), spam.SpamConfig.for_profile("cpu")
+    assert ci.limit and cpu.limit is None and cpu.max_length == 128
+    assert cpu.key() == spam.SpamConfig.for_profile("cpu").key() != ci.key()
+    assert spam.SpamConfig.for_notebook("ci").limit == 64
+    assert retrieval.RetrievalConfig.for_profile("ci").steps < retrieval.RetrievalConfig.for_profile("cpu").steps
+
+
+def test_recall_at_k():
+    ranking = np.array([[0, 1, 2], [2, 1, 0], [0, 1, 2]])  # query 0 first, query 1 second, query 2 third
+    assert retrieval.recall_at_k(ranking, ks=(1, 2, 3)) == {"recall@1": 1 / 3, "recall@2": 2 / 3, "recall@3": 1.0}
+
+
+def test_gazetteer_tags():
+    entries = entities.gazetteer(("Abraham Lincoln", "George W. Bush"))
+    words = entities.words_of("On March 4, 1861, Abraham Lincoln left New York for Washington.")
+    tagged = dict(zip(words, entities.tag(words, entries)))
+    assert entities.tag(words, entries)[words.index("Abraham"):words.index("Lincoln") + 1] == ["B-PER", "I-PER"]
+    assert tagged["March"] == "B-DATE" and tagged["4"] == "I-DATE" and tagged["1861"] == "B-DATE"
+    assert tagged["New"] == "B-LOC" and tagged["York"] == "I-LOC"
+    assert tagged["Washington"] == "B-LOC"  # no president Washington in this list: the state
+    assert entities.tag(["Bush"], entries) == ["B-PER"]
+    assert entities.tag(["Washington"], entities.gazetteer(("George Washington",))) == ["B-PER"]  # a stated limit
+
+
+def test_sotu_split_by_address_keeps_addresses_whole():
+    items = [(f"sotu:{year}:X", "P", f"passage {i}") for year in range(1800, 1900) for i in range(6)]
+    by_address = sotu_party.split(items, "address")
+    assert not {k for k, _, _ in by_address["train"]} & {k for k, _, _ in by_address["test"]}
+    by_passage = sotu_party.split(items, "passage")
+    assert {k for k, _, _ in by_passage["train"]} & {k for k, _, _ in by_passage["test"]}  # the leak
+    with pytest.raises(ValueError, match="by must be"):
+        sotu_party.split(items, "sentence")
