@@ -61,6 +61,11 @@ CASES = {
         "ch4_training", "cosine_warmup_decay", ("math.cos(math.pi * progress)", "math.cos(2 * math.pi * progress)"),
         frozenset({"written_warmup", "written_weight_decay"}),
         'rates = check_rates("linear_warmup_decay", linear_warmup_decay, (4, 12, 1e-3),'),
+    "ch5_finetuning": Case(
+        "ch5_finetuning", "best_answer_span",
+        ("return best // length, best % length", "return best // length, best % length + 1"),
+        frozenset({"written_spam_errors"}),
+        'grading.check_equal("best_answer_span(start, end, context)", span, (2, 4))'),
 }
 
 
