@@ -2,26 +2,21 @@
 
 One clean build (a copy of the book's sources in a temporary folder, so no
 execution cache of the checkout is reused) under the ``ci`` profile, exactly as
-``make book`` runs it: ``jupyter-book build . -n -W --keep-going``. The tests
-below read what it produced.
+``make book`` runs it: ``jupyter-book build . -n -W --keep-going``, shared with
+tests/test_browser.py (see tests/book_build.py). The tests below read what it produced.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from .book_build import shared_clean_book
 from .nbgrader_course import (REPO, html_text, read, release_notebook_path, secret_lines, source_assignments,
                               source_notebook_path)
-
-BOOK_SOURCES = ("_config.yml", "_toc.yml", "book", "exercises")
 
 
 def toc_files(toc: dict) -> list[str]:
@@ -41,22 +36,7 @@ def toc_files(toc: dict) -> list[str]:
 
 @pytest.fixture(scope="module")
 def built_book(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("book")
-    for name in BOOK_SOURCES:
-        source = REPO / name
-        copy = shutil.copytree if source.is_dir() else shutil.copy2
-        copy(source, root / name)
-    # Pages that read solutions/ metadata (the graded-items table) find it through the package.
-    env = dict(os.environ, BERTCOURSE_PROFILE="ci", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               MPLBACKEND="Agg", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "jupyter-book"), "build", ".", "--builder", "html", "-n", "-W",
-         "--keep-going"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=1500,
-    )
-    assert result.returncode == 0, f"jupyter-book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
-    (root / "build.log").write_text(result.stdout + result.stderr)
-    return root
+    return shared_clean_book(tmp_path_factory)
 
 
 def test_build_has_no_warnings(built_book):
