@@ -80,7 +80,8 @@ def _check_mathjax_path(app, config) -> None:
 
 
 def _theme_defaults(app, config) -> None:
-    config.html_theme_options.setdefault("default_mode", "light")
+    # The theme's templates read the colour mode from the HTML context, not from its options.
+    config.html_context = {**(config.html_context or {}), "default_mode": "light"}
 
 
 def thebe_enabled(config) -> bool:
@@ -122,8 +123,31 @@ def _publish_executed_notebook(app, pagename, templatename, context, doctree) ->
         return  # a page with no code cells
     published = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
     published.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(executed, published)
+    published.write_text(executed_notebook(app, executed), encoding="utf-8")
     context["ipynb_source"] = f"{pagename}.ipynb"
+
+
+def executed_notebook(app, path: Path) -> str:
+    """The notebook at ``path`` with its outputs, as JSON text.
+
+    In ``cache`` mode MyST-NB writes ``jupyter_execute/<page>.ipynb`` *before* merging the
+    cached outputs in, so the outputs are taken from the execution cache, as MyST-NB itself
+    does when it renders the page; in other modes the file already holds them.
+    """
+    import nbformat
+
+    notebook = nbformat.read(str(path), as_version=4)
+    cache_path = getattr(app.config, "nb_execution_cache_path", "") or ""
+    if getattr(app.config, "nb_execution_mode", "") == "cache" and cache_path:
+        from jupyter_cache import get_cache
+
+        folder = Path(cache_path) if Path(cache_path).is_absolute() else Path(app.srcdir) / cache_path
+        if folder.is_dir():
+            try:
+                _, notebook = get_cache(str(folder)).merge_match_into_notebook(notebook)
+            except KeyError:
+                pass  # not cached (a page without code cells): publish it as it is
+    return nbformat.writes(notebook)
 
 
 def strip_heading_number(title: str) -> str:

@@ -53,7 +53,10 @@ def shared_clean_book(tmp_path_factory) -> Path:
         root = Path(os.environ["BERTCOURSE_BOOK_BUILD"]).resolve()
         assert (root / "_build/html/index.html").is_file(), f"BERTCOURSE_BOOK_BUILD={root} holds no _build/html"
         return root
-    shared = tmp_path_factory.getbasetemp().parent  # the same folder for every xdist worker of a run
+    # Under xdist the parent of a worker's base folder is the run's, shared by its workers; without
+    # xdist the base folder is the run's own (its parent holds earlier runs, never reused).
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     root = shared / "book"
     with FileLock(str(shared / "book.lock")):
         if not (root / "build.log").is_file():

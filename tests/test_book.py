@@ -107,3 +107,35 @@ def test_build_uses_no_network_extensions():
     assert "sphinx.ext.intersphinx" not in extensions
     assert not config.get("sphinx", {}).get("config", {}).get("intersphinx_mapping")
     assert config["execute"]["execute_notebooks"] == "cache" and config["execute"]["raise_on_error"]
+
+
+def _code_lines(obj) -> set[str]:
+    """The distinctive code lines of a reference object: long enough to be evidence, docstrings excluded."""
+    import ast
+    import inspect
+    import textwrap
+
+    source = textwrap.dedent(inspect.getsource(obj))
+    docstrings = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and ast.get_docstring(node):
+            docstrings.update(line.strip() for line in ast.get_docstring(node).splitlines())
+    lines = {line.strip() for line in source.splitlines()}
+    return {line for line in lines if len(line) >= 25 and line not in docstrings and not line.startswith(("#", "def "))}
+
+
+def test_no_page_prints_a_graded_items_source(built_book):
+    """A book page may show a graded item's signature and docstring, never its code."""
+    from bertcourse import registry
+
+    references = {item.name: _code_lines(item.load_reference()) for item in registry.items(with_reference=True)}
+    leaks = []
+    for page in (built_book / "_build/html").rglob("*.html"):
+        if "_static" in page.parts or "exercises" in page.parts:
+            continue
+        text = html_text(page)
+        for name, lines in references.items():
+            shown = sum(line in text for line in lines)
+            if lines and shown >= max(3, len(lines) // 3):  # a third of the code is a printed body, not chance
+                leaks.append(f"{page.name}: {shown}/{len(lines)} code lines of {name}")
+    assert not leaks, "graded items' code in the book:\n" + "\n".join(leaks)

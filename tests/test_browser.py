@@ -30,6 +30,8 @@ import pytest
 from .book_build import shared_clean_book
 from .nbgrader_course import REPO
 
+pytestmark = pytest.mark.slow  # the clean book build and a browser over every page
+
 SCREENSHOTS = REPO / "_build" / "screenshots"
 #: Chromium refuses screenshots taller than this (pixels); a longer page is cut there.
 MAX_SCREENSHOT_HEIGHT = 16_000
@@ -175,12 +177,18 @@ def network_events(driver) -> tuple[list[str], list[str]]:
 
 
 def save_full_page_screenshot(driver, path: Path) -> Path:
-    metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
-    size = metrics.get("cssContentSize") or metrics["contentSize"]
+    """The whole page in one PNG: the viewport is stretched to the page's height for the shot, then restored.
+
+    (Capturing beyond the viewport instead misplaces the theme's fixed and sticky parts.)
+    """
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
     width, height = int(size["width"]), min(int(size["height"]), MAX_SCREENSHOT_HEIGHT)
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(base64.b64decode(shot["data"]))
     return path
@@ -302,3 +310,30 @@ def test_search_finds_attention(browser, server, reports):
     titles = [r.text.splitlines()[0] for r in results if r.text]
     assert results, "searching for 'attention' found nothing"
     assert any("ttention" in title for title in titles), titles[:10]
+
+
+def test_every_executed_page_downloads_as_a_notebook_with_its_outputs(reports, server, html_dir):
+    missing = []
+    executed = [page for page in reports if 'class="cell_output' in (html_dir / page).read_text(encoding="utf-8")]
+    assert len(executed) >= 10, executed
+    for page in executed:
+        notebook = f"_sources/{Path(page).with_suffix('.ipynb')}"
+        if f"{server}/{notebook}" not in reports[page].links:
+            missing.append(f"{page}: no download link to {notebook}")
+            continue
+        cells = json.loads((html_dir / notebook).read_text(encoding="utf-8"))["cells"]
+        if not any(cell.get("outputs") for cell in cells if cell["cell_type"] == "code"):
+            missing.append(f"{notebook}: a notebook without outputs")
+    exercises = [page for page in reports if page.startswith("exercises/")]
+    assert exercises
+    for page in exercises:
+        if f"{server}/_sources/{Path(page).with_suffix('.ipynb')}" not in reports[page].links:
+            missing.append(f"{page}: the graded notebook cannot be downloaded")
+    assert not missing, "\n".join(missing)
+
+
+def test_no_launch_buttons_without_a_repository_url(reports):
+    """The checkout's _config.yml sets no repository.url, so no page offers Binder or Colab."""
+    launch = [f"{page}: {link}" for page, report in reports.items() for link in report.links
+              if "mybinder.org" in link or "colab.research.google.com" in link]
+    assert not launch, "\n".join(launch[:10])
