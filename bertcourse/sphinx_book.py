@@ -127,6 +127,15 @@ def _publish_executed_notebook(app, pagename, templatename, context, doctree) ->
     context["ipynb_source"] = f"{pagename}.ipynb"
 
 
+def _republish_after_the_theme(app, pagename, templatename, context, doctree) -> None:
+    """With launch buttons on, the theme copies the output-less notebook over ours: write ours again."""
+    if context.get("ipynb_source") == f"{pagename}.ipynb":
+        executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+        if executed.is_file():
+            published = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
+            published.write_text(executed_notebook(app, executed), encoding="utf-8")
+
+
 def executed_notebook(app, path: Path) -> str:
     """The notebook at ``path`` with its outputs, as JSON text.
 
@@ -138,10 +147,12 @@ def executed_notebook(app, path: Path) -> str:
 
     notebook = nbformat.read(str(path), as_version=4)
     cache_path = getattr(app.config, "nb_execution_cache_path", "") or ""
-    if getattr(app.config, "nb_execution_mode", "") == "cache" and cache_path:
+    if getattr(app.config, "nb_execution_mode", "") == "cache":
         from jupyter_cache import get_cache
 
-        folder = Path(cache_path) if Path(cache_path).is_absolute() else Path(app.srcdir) / cache_path
+        # MyST-NB's default cache is <build>/.jupyter_cache; a configured one is relative to the sources.
+        folder = (Path(app.outdir).parent / ".jupyter_cache" if not cache_path
+                  else Path(cache_path) if Path(cache_path).is_absolute() else Path(app.srcdir) / cache_path)
         if folder.is_dir():
             try:
                 _, notebook = get_cache(str(folder)).merge_match_into_notebook(notebook)
@@ -182,5 +193,6 @@ def setup(app):
     app.connect("doctree-read", _drop_own_heading_numbers, priority=100)  # before the title and toc collectors
     # Before the theme builds its header buttons (priority 501).
     app.connect("html-page-context", _publish_executed_notebook, priority=450)
+    app.connect("html-page-context", _republish_after_the_theme, priority=900)  # after the theme's copy (501)
     app.connect("build-finished", _copy_mathjax_into_build)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -70,3 +70,56 @@ def test_the_shipped_config_names_launch_services_and_no_repository():
     config = yaml.safe_load((REPO / "_config.yml").read_text())
     assert config["repository"]["url"] == "", "a checkout builds without launch buttons; a publisher sets the URL"
     assert config["launch_buttons"]["binderhub_url"] and config["launch_buttons"]["colab_url"]
+
+
+PAGE = """---
+jupytext:
+  text_representation: {extension: .md, format_name: myst, format_version: 0.13}
+kernelspec: {display_name: Python 3, language: python, name: python3}
+---
+# Page
+
+Math $x^2$.
+
+```{code-cell} ipython3
+print(1 + 1)
+```
+"""
+
+
+def build_one_page_book(root, repository_url: str):
+    """A one-page book with the course's launch settings; returns the page's HTML and its published notebook."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    course = yaml.safe_load((REPO / "_config.yml").read_text())
+    config = {"title": "one page", "execute": {"execute_notebooks": "cache"},
+              "launch_buttons": course["launch_buttons"], "repository": {"url": repository_url, "branch": "main"},
+              "sphinx": {"extra_extensions": ["bertcourse.sphinx_book"],
+                         "config": {key: course["sphinx"]["config"][key] for key in ("mathjax_path", "nb_ipywidgets_js")}}}
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "_config.yml").write_text(yaml.safe_dump(config))
+    (root / "_toc.yml").write_text("format: jb-book\nroot: page\n")
+    (root / "page.md").write_text(PAGE)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    for extra in ([], ["--all"]):  # the second build takes the outputs from the execution cache
+        result = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", ".", *extra],
+                                cwd=root, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0 and (root / "_build/html/page.html").is_file(), result.stdout[-3000:]
+    html = (root / "_build/html/page.html").read_text(encoding="utf-8")
+    notebook = json.loads((root / "_build/html/_sources/page.ipynb").read_text(encoding="utf-8"))
+    return html, notebook
+
+
+@pytest.mark.slow  # two small book builds
+@pytest.mark.parametrize("url", ["", "https://github.com/example/bertcourse"])
+def test_launch_buttons_follow_the_repository_url_and_notebooks_keep_outputs(tmp_path, url):
+    html, notebook = build_one_page_book(tmp_path / "book", url)
+    assert ("mybinder.org/v2/gh/example/bertcourse" in html) == bool(url)
+    assert ("colab.research.google.com/github/example/bertcourse" in html) == bool(url)
+    assert "_sources/page.ipynb" in html, "the executed page offers its notebook for download"
+    outputs = [cell["outputs"] for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert outputs == [[{"name": "stdout", "output_type": "stream", "text": ["2\n"]}]]
