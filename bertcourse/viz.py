@@ -4,7 +4,7 @@ Every function draws into matplotlib and returns what it drew (an ``Axes`` or
 a ``Figure``); none calls ``plt.show`` or prints. Importing this module changes
 no global state: call :func:`set_style` once to get the course's look.
 
-Shape letters as in :mod:`bertcourse.model`: T sequence length, nh heads.
+Shape letters as in :mod:`bertcourse.models.bert`: T sequence length, nh heads.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ import numpy as np
 PALETTE = "colorblind"
 #: The colour map of attention heatmaps (light = little weight, dark = much).
 ATTENTION_CMAP = "Blues"
-#: Parts of :func:`bertcourse.model.parameter_counts` drawn by :func:`plot_parameter_shares`.
+#: Parts of :func:`bertcourse.models.bert.parameter_counts` drawn by :func:`plot_parameter_shares`.
 PARAMETER_PARTS = ("embeddings", "encoder", "pooler")
 
 
 def set_style(context: str = "notebook") -> None:
     """Apply the course's seaborn theme (white grid, colour-blind palette) to matplotlib."""
+    # Imported here: matplotlib and seaborn load when a figure is drawn, so importing bertcourse picks no plotting backend.
     import seaborn as sns
 
     sns.set_theme(context=context, style="whitegrid", palette=PALETTE, rc={"figure.dpi": 100, "axes.titleweight": "bold"})
@@ -37,6 +38,7 @@ def _as_array(weights) -> np.ndarray:
 
 
 def _new_axes(ax=None, figsize=(5, 4)):
+    # Imported here: matplotlib and seaborn load when a figure is drawn, so importing bertcourse picks no plotting backend.
     import matplotlib.pyplot as plt
 
     if ax is not None:
@@ -97,6 +99,7 @@ def plot_attention_heads(weights, tokens: Sequence[str], heads: Sequence[int] | 
     Returns:
         The Figure; it has exactly one Axes per head drawn, titled "head h".
     """
+    # Imported here: matplotlib and seaborn load when a figure is drawn, so importing bertcourse picks no plotting backend.
     import matplotlib.pyplot as plt
 
     weights = _as_array(weights)
@@ -125,7 +128,7 @@ def plot_history(history, keys: Sequence[str] = ("loss",), ax=None, baselines: M
 
     Args:
         history: anything with ``records``, a list of dicts
-            ``{"step": int, "split": str, key: float, ...}`` (:class:`bertcourse.train.History`).
+            ``{"step": int, "split": str, key: float, ...}`` (:class:`bertcourse.training.loop.History`).
         keys: the logged values to draw; each needs at least one record.
         ax: the Axes to draw into; a new figure when None.
         baselines: optional ``{label: value}`` drawn as horizontal dashed lines across the whole

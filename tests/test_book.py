@@ -8,15 +8,18 @@ tests/test_browser.py (see tests/book_build.py). The tests below read what it pr
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 import yaml
 
+from bertcourse import book
+from bertcourse.bench.timings import TIMING_FILES
+
 from .book_build import shared_clean_book
-from .nbgrader_course import (REPO, html_text, read, release_notebook_path, secret_lines, source_assignments,
-                              source_notebook_path)
+from .nbgrader_course import REPO, html_text, read, release_notebook_path, secret_lines, source_assignments, source_notebook_path
 
 
 def toc_files(toc: dict) -> list[str]:
@@ -39,6 +42,7 @@ def built_book(tmp_path_factory) -> Path:
     return shared_clean_book(tmp_path_factory)
 
 
+@pytest.mark.slow  # the clean book build
 def test_build_has_no_warnings(built_book):
     log = (built_book / "build.log").read_text()
     warnings = [line for line in log.splitlines()
@@ -46,6 +50,7 @@ def test_build_has_no_warnings(built_book):
     assert not warnings, "\n".join(warnings[:20])
 
 
+@pytest.mark.slow  # the clean book build
 def test_every_toc_page_is_built(built_book):
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
     missing = [f for f in toc_files(toc) if not (built_book / "_build/html" / f"{f}.html").is_file()]
@@ -58,6 +63,7 @@ def test_every_markdown_page_is_in_the_toc():
     assert pages <= toc, f"book pages that only_build_toc_files would drop silently: {sorted(pages - toc)}"
 
 
+@pytest.mark.slow  # the clean book build
 def test_chapter_pages_are_executed(built_book):
     """Every code cell of a narrative page has run: each page shows at least one output."""
     pages = sorted((built_book / "_build/html/book").rglob("*.html"))
@@ -68,6 +74,7 @@ def test_chapter_pages_are_executed(built_book):
     assert not unexecuted, f"pages with code but no output: {unexecuted}"
 
 
+@pytest.mark.slow  # the clean book build
 @pytest.mark.parametrize("assignment", source_assignments())
 def test_exercise_pages_are_shown_unexecuted_with_stubs(built_book, assignment):
     page = built_book / "_build/html/exercises" / assignment / f"{assignment}.html"
@@ -76,6 +83,7 @@ def test_exercise_pages_are_shown_unexecuted_with_stubs(built_book, assignment):
     assert 'class="cell_output' not in text, f"{page.name} was executed; exercises must be shown as released"
 
 
+@pytest.mark.slow  # the clean book build
 @pytest.mark.parametrize("assignment", source_assignments())
 def test_no_hidden_test_reaches_the_html(built_book, assignment):
     """No page shows a hidden test cell: most of its distinctive lines on one page is a leak.
@@ -109,6 +117,30 @@ def test_build_uses_no_network_extensions():
     assert config["execute"]["execute_notebooks"] == "cache" and config["execute"]["raise_on_error"]
 
 
+@pytest.mark.slow  # builds a one-page book three times
+def test_book_build_is_timed_clean_then_cached(tmp_path, monkeypatch):
+    """`python -m bertcourse book` records a clean build, then a cached rebuild, of a one-page book."""
+    (tmp_path / "_config.yml").write_text("title: t\nexclude_patterns: [_build, .jupyter_cache]\n"
+                                         "execute:\n  execute_notebooks: cache\n  cache: .jupyter_cache\n")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: index\n")
+    (tmp_path / "index.md").write_text(
+        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+        "kernelspec:\n  name: python3\n  display_name: Python 3\n---\n# Page\n\n```{code-cell}\n1 + 1\n```\n")
+    timings = tmp_path / TIMING_FILES["book_build"]
+    monkeypatch.setenv("BERTCOURSE_PROFILE", "ci")
+    assert book.build(tmp_path) == 0
+    assert book.build(tmp_path) == 0
+    recorded = json.loads(timings.read_text())
+    assert set(recorded) == {"clean build", "cached build"}
+    assert all(" s (profile ci, " in value for value in recorded.values())
+    # Outputs executed under ci must not stand in for a cpu build: that one starts clean.
+    timings.unlink()
+    monkeypatch.setenv("BERTCOURSE_PROFILE", "cpu")
+    assert book.build(tmp_path) == 0
+    assert list(json.loads(timings.read_text())) == ["clean build"]
+    assert (tmp_path / "_build/html/index.html").is_file()
+
+
 def _code_lines(obj) -> set[str]:
     """The distinctive code lines of a reference object: long enough to be evidence, docstrings excluded."""
     import ast
@@ -124,6 +156,7 @@ def _code_lines(obj) -> set[str]:
     return {line for line in lines if len(line) >= 25 and line not in docstrings and not line.startswith(("#", "def "))}
 
 
+@pytest.mark.slow  # the clean book build
 def test_no_page_prints_a_graded_items_source(built_book):
     """A book page may show a graded item's signature and docstring, never its code."""
     from bertcourse import registry

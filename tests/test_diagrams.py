@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from bertcourse import diagrams  # noqa: E402
-from bertcourse.model import BertConfig  # noqa: E402
+from bertcourse.models.bert import BertConfig  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
