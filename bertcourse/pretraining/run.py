@@ -250,8 +250,9 @@ def evaluate(model: BertForPreTraining, batches: list[dict[str, Tensor]], object
              device: torch.device | None = None, autocast="auto") -> dict[str, float]:
     """Held-out metrics: MLM averaged over all masked tokens, the sentence head over all examples.
 
-    ``autocast`` is what :func:`bertcourse.runtime.autocast` gets ("auto", a dtype, or None for
-    fp32); :func:`pretrain` passes the run's own setting, so an fp32 run is also scored in fp32.
+    ``autocast`` is a setting of :func:`bertcourse.training.precision.resolve` ("auto", "off" or
+    None for fp32, "bf16", "fp16" or a dtype); :func:`pretrain` passes the run's own
+    ``train.autocast``, so an fp32 run is also scored in fp32.
 
     Taught in book/ch2_pretraining/ablation.md.
     """
