@@ -25,10 +25,13 @@ help:
 	@echo "make release - regenerate exercises/ from solutions/ (nbgrader generate_assignment)"
 	@echo "make clean  - remove build outputs and nbgrader working folders (distclean: the venv too)"
 
-# Debian packages of the grading sandbox (bwrap) and the PostgreSQL gradebook tests; apt-get as root only.
+# Debian packages of the grading sandbox (bwrap), the PostgreSQL gradebook tests and the browser
+# test of the book (headless Chromium and its driver, tests/test_browser.py); apt-get as root only.
 system:
 	@missing=""; command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \

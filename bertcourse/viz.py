@@ -123,7 +123,7 @@ def plot_attention_heads(weights, tokens: Sequence[str], heads: Sequence[int] | 
     return fig
 
 
-def plot_history(history, keys: Sequence[str] = ("loss",), ax=None):
+def plot_history(history, keys: Sequence[str] = ("loss",), ax=None, baselines: Mapping[str, float] | None = None):
     """Training curves: one line per split (train, validation) and key, against the step.
 
     Args:
@@ -131,9 +131,11 @@ def plot_history(history, keys: Sequence[str] = ("loss",), ax=None):
             ``{"step": int, "split": str, key: float, ...}`` (:class:`bertcourse.training.loop.History`).
         keys: the logged values to draw; each needs at least one record.
         ax: the Axes to draw into; a new figure when None.
+        baselines: optional ``{label: value}`` drawn as horizontal dashed lines across the whole
+            plot from step 0, so a curve is read against its baseline from the start.
 
     Returns:
-        The Axes. Lines are labelled "split key" (e.g. "validation loss").
+        The Axes. Lines are labelled "split key" (e.g. "validation loss"); baselines by their label.
     """
     if isinstance(keys, str):
         keys = (keys,)
@@ -158,6 +160,9 @@ def plot_history(history, keys: Sequence[str] = ("loss",), ax=None):
             drawn += 1
     if not drawn:
         raise ValueError(f"no record has any of the keys {list(keys)}")
+    for index, (label, value) in enumerate((baselines or {}).items()):
+        ax.axhline(float(value), color="0.35", linestyle=(0, (4, 2 + 2 * index)), linewidth=1.2, label=label)
+    ax.set_xlim(left=0)
     ax.set_xlabel("step")
     ax.set_ylabel(keys[0] if len(keys) == 1 else "value")
     ax.legend()

@@ -2,18 +2,14 @@
 
 One clean build (a copy of the book's sources in a temporary folder, so no
 execution cache of the checkout is reused) under the ``ci`` profile, exactly as
-``make book`` runs it: ``jupyter-book build . -n -W --keep-going``. The tests
-below read what it produced.
+``make book`` runs it: ``jupyter-book build . -n -W --keep-going``, shared with
+tests/test_browser.py (see tests/book_build.py). The tests below read what it produced.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,9 +18,8 @@ import yaml
 from bertcourse import book
 from bertcourse.bench.timings import TIMING_FILES
 
+from .book_build import shared_clean_book
 from .nbgrader_course import REPO, html_text, read, release_notebook_path, secret_lines, source_assignments, source_notebook_path
-
-BOOK_SOURCES = ("_config.yml", "_toc.yml", "book", "exercises")
 
 
 def toc_files(toc: dict) -> list[str]:
@@ -44,22 +39,7 @@ def toc_files(toc: dict) -> list[str]:
 
 @pytest.fixture(scope="module")
 def built_book(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("book")
-    for name in BOOK_SOURCES:
-        source = REPO / name
-        copy = shutil.copytree if source.is_dir() else shutil.copy2
-        copy(source, root / name)
-    # Pages that read solutions/ metadata (the graded-items table) find it through the package.
-    env = dict(os.environ, BERTCOURSE_PROFILE="ci", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               MPLBACKEND="Agg", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "jupyter-book"), "build", ".", "--builder", "html", "-n", "-W",
-         "--keep-going"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=1500,
-    )
-    assert result.returncode == 0, f"jupyter-book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
-    (root / "build.log").write_text(result.stdout + result.stderr)
-    return root
+    return shared_clean_book(tmp_path_factory)
 
 
 @pytest.mark.slow  # the clean book build
@@ -159,3 +139,36 @@ def test_book_build_is_timed_clean_then_cached(tmp_path, monkeypatch):
     assert book.build(tmp_path) == 0
     assert list(json.loads(timings.read_text())) == ["clean build"]
     assert (tmp_path / "_build/html/index.html").is_file()
+
+
+def _code_lines(obj) -> set[str]:
+    """The distinctive code lines of a reference object: long enough to be evidence, docstrings excluded."""
+    import ast
+    import inspect
+    import textwrap
+
+    source = textwrap.dedent(inspect.getsource(obj))
+    docstrings = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and ast.get_docstring(node):
+            docstrings.update(line.strip() for line in ast.get_docstring(node).splitlines())
+    lines = {line.strip() for line in source.splitlines()}
+    return {line for line in lines if len(line) >= 25 and line not in docstrings and not line.startswith(("#", "def "))}
+
+
+@pytest.mark.slow  # the clean book build
+def test_no_page_prints_a_graded_items_source(built_book):
+    """A book page may show a graded item's signature and docstring, never its code."""
+    from bertcourse import registry
+
+    references = {item.name: _code_lines(item.load_reference()) for item in registry.items(with_reference=True)}
+    leaks = []
+    for page in (built_book / "_build/html").rglob("*.html"):
+        if "_static" in page.parts or "exercises" in page.parts:
+            continue
+        text = html_text(page)
+        for name, lines in references.items():
+            shown = sum(line in text for line in lines)
+            if lines and shown >= max(3, len(lines) // 3):  # a third of the code is a printed body, not chance
+                leaks.append(f"{page.name}: {shown}/{len(lines)} code lines of {name}")
+    assert not leaks, "graded items' code in the book:\n" + "\n".join(leaks)

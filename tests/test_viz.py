@@ -126,3 +126,13 @@ def test_importing_viz_leaves_matplotlib_settings_alone():
     before = dict(matplotlib.rcParams)
     importlib.reload(viz)
     assert dict(matplotlib.rcParams) == before
+
+
+def test_history_draws_baselines_as_horizontal_lines_from_step_zero():
+    history = FakeHistory([{"step": 50, "split": "validation", "accuracy": 0.1},
+                           {"step": 100, "split": "validation", "accuracy": 0.2}])
+    ax = viz.plot_history(history, keys=("accuracy",), baselines={"unigram": 0.05, "neighbours": 0.15})
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"validation accuracy", "unigram", "neighbours"}
+    assert list(lines["unigram"].get_ydata()) == [0.05, 0.05]
+    assert ax.get_xlim()[0] == 0
