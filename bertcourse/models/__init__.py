@@ -1,0 +1,1 @@
+"""The reference models: BERT and its variants, each a module."""
