@@ -10,7 +10,15 @@ Shape letters: B batch, T sequence, V vocabulary, E embedding size, H hidden siz
 
 from __future__ import annotations
 
-from torch import nn
+from dataclasses import asdict, dataclass, fields, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..model import BertConfig, BertEmbeddings, BertLayer, BertNSPHead, BertPooler, check_inputs, init_weights
+from .counting import bert_parameter_count
+from .renaming import load_renamed
 
 
 class FactorizedEmbedding(nn.Module):
@@ -57,3 +65,136 @@ class SharedLayerEncoder(nn.Module):
         for _ in range(self.num_layers):
             hidden_states = self.layer(hidden_states, attention_mask)
         return hidden_states
+
+
+# --- the whole model: BERT's embeddings at size E, a projection, one shared BertLayer ---------------------------
+
+@dataclass(frozen=True)
+class AlbertConfig(BertConfig):
+    """BERT's fields plus ``embedding_size`` (E), with albert-base-v2's defaults.
+
+    One layer group holding one layer (``num_hidden_groups = inner_group_num = 1``),
+    which is every released ALBERT. The course's layers use the exact GELU; the
+    released checkpoints use the tanh approximation (``gelu_new``).
+    """
+
+    vocab_size: int = 30000
+    embedding_size: int = 128
+    hidden_dropout_prob: float = 0.0
+    attention_probs_dropout_prob: float = 0.0
+
+    @classmethod
+    def from_transformers(cls, hf_config) -> AlbertConfig:
+        """The same hyper-parameters as a ``transformers.AlbertConfig``."""
+        if hf_config.num_hidden_groups != 1 or hf_config.inner_group_num != 1:
+            raise ValueError("only one shared layer is supported: num_hidden_groups = inner_group_num = 1")
+        return cls(**{f.name: getattr(hf_config, f.name) for f in fields(cls)})
+
+    def to_transformers(self):
+        """A ``transformers.AlbertConfig`` with the same hyper-parameters and the exact GELU."""
+        from transformers import AlbertConfig as HFAlbertConfig
+
+        return HFAlbertConfig(**asdict(self), hidden_act="gelu", num_hidden_groups=1, inner_group_num=1)
+
+
+def embedding_config(config: BertConfig, embedding_size: int) -> BertConfig:
+    """``config`` with hidden_size = E, so BertEmbeddings builds E-wide tables and LayerNorm."""
+    return replace(BertConfig(**{f.name: getattr(config, f.name) for f in fields(BertConfig)}),
+                   hidden_size=embedding_size, num_attention_heads=1)
+
+
+class AlbertModel(nn.Module):
+    """``transformers.AlbertModel``: E-sized embeddings, E -> H projection, one BertLayer applied L times, pooler.
+
+    Taught in book/ch3_variants/albert.md.
+    """
+
+    def __init__(self, config: AlbertConfig):
+        super().__init__()
+        self.config = config
+        self.embeddings = BertEmbeddings(embedding_config(config, config.embedding_size))  # (B, T, E)
+        self.projection = nn.Linear(config.embedding_size, config.hidden_size)
+        self.encoder = SharedLayerEncoder(BertLayer(config), config.num_hidden_layers)
+        self.pooler = BertPooler(config)
+        self.apply(lambda module: init_weights(module, config.initializer_range))
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(B, T) ids, mask and token types -> (last hidden state (B, T, H), pooled (B, H))."""
+        check_inputs(self.config, input_ids, attention_mask, token_type_ids)
+        hidden = self.projection(self.embeddings(input_ids, token_type_ids))  # (B, T, E) -> (B, T, H)
+        hidden = self.encoder(hidden, attention_mask)
+        return hidden, self.pooler(hidden)
+
+
+class AlbertMLMHead(nn.Module):
+    """Dense H -> E, GELU, LayerNorm(E), then a decoder tied to the E-wide word embeddings."""
+
+    def __init__(self, config: AlbertConfig, word_embeddings: nn.Embedding):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.embedding_size)
+        self.norm = nn.LayerNorm(config.embedding_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.embedding_size, config.vocab_size, bias=False)
+        self.decoder.weight = word_embeddings.weight
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden_states: Tensor) -> Tensor:
+        """(..., H) -> (..., V)."""
+        return self.decoder(self.norm(F.gelu(self.dense(hidden_states)))) + self.bias
+
+
+class AlbertForPreTraining(nn.Module):
+    """ALBERT with its MLM head and the sentence-order head (BERT's NSP head, read as SOP: 0 = in order)."""
+
+    def __init__(self, config: AlbertConfig):
+        super().__init__()
+        self.config = config
+        self.albert = AlbertModel(config)
+        self.mlm_head = AlbertMLMHead(config, self.albert.embeddings.word_embeddings)
+        self.sop_head = BertNSPHead(config)
+        for module in (self.mlm_head.dense, self.mlm_head.norm, self.sop_head):
+            module.apply(lambda m: init_weights(m, config.initializer_range))
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None) -> tuple[Tensor, Tensor]:
+        """-> (MLM logits (B, T, V), SOP logits (B, 2))."""
+        hidden, pooled = self.albert(input_ids, attention_mask, token_type_ids)
+        return self.mlm_head(hidden), self.sop_head(pooled)
+
+
+def albert_parameter_count(config: AlbertConfig, with_pooler: bool = True) -> int:
+    """Parameters of :class:`AlbertModel` from the config alone: BERT's count for one layer, E-wide tables."""
+    E, H = config.embedding_size, config.hidden_size
+    one_layer_bert = bert_parameter_count(config.vocab_size, H, 1, config.intermediate_size,
+                                          config.max_position_embeddings, config.type_vocab_size, with_pooler)
+    bert_embeddings = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size + 2) * H
+    albert_embeddings = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size + 2) * E
+    return one_layer_bert - bert_embeddings + albert_embeddings + (E * H + H)
+
+
+TRANSFORMERS_NAMES = [
+    (r"^albert\.", ""),
+    (r"^embeddings\.LayerNorm\.", "embeddings.norm."),
+    (r"^encoder\.embedding_hidden_mapping_in\.", "projection."),
+    (r"^encoder\.albert_layer_groups\.0\.albert_layers\.0\.", "encoder.layer."),
+    (r"^encoder\.layer\.attention\.(query|key|value)\.", r"encoder.layer.attention.\1."),
+    (r"^encoder\.layer\.attention\.dense\.", "encoder.layer.attention.output."),
+    (r"^encoder\.layer\.attention\.LayerNorm\.", "encoder.layer.attention_norm."),
+    (r"^encoder\.layer\.ffn\.", "encoder.layer.intermediate."),
+    (r"^encoder\.layer\.ffn_output\.", "encoder.layer.output."),
+    (r"^encoder\.layer\.full_layer_layer_norm\.", "encoder.layer.output_norm."),
+    (r"^pooler\.", "pooler.dense."),
+    (r"^predictions\.dense\.", "mlm_head.dense."),
+    (r"^predictions\.LayerNorm\.", "mlm_head.norm."),
+    (r"^predictions\.bias$", "mlm_head.bias"),
+    (r"^predictions\.decoder\.weight$", "mlm_head.decoder.weight"),
+    (r"^sop_classifier\.classifier\.", "sop_head.classifier."),
+]
+
+
+def load_transformers_weights(model: nn.Module, state_dict: dict[str, Tensor]) -> nn.Module:
+    """Copy a ``transformers.AlbertModel`` (into AlbertModel) or AlbertForPreTraining state dict."""
+    renames = TRANSFORMERS_NAMES
+    if isinstance(model, AlbertForPreTraining):  # the encoder's names go under "albert.", the heads' do not
+        renames = [*TRANSFORMERS_NAMES, (r"^(?!mlm_head\.|sop_head\.)", "albert.")]
+    return load_renamed(model, state_dict, renames, skip=r"(position_ids|token_type_ids|predictions\.decoder\.bias)$",
+                        tied=("mlm_head.decoder.weight",))
