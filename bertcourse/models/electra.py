@@ -12,9 +12,16 @@ Shape letters: B batch, T sequence, V vocabulary, E embedding size, H hidden siz
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields
+
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+
+from ..model import _TRANSFORMERS_NAMES as BERT_NAMES
+from ..model import BertConfig, BertEmbeddings, BertEncoder, check_inputs, init_weights
+from .albert import AlbertMLMHead, embedding_config
+from .renaming import load_renamed
 
 
 def electra_corrupt(
@@ -68,3 +75,152 @@ def electra_discriminator_loss(disc_logits, is_replaced, attention_mask) -> Tens
     real = attention_mask.bool()  # (B, T)
     targets = is_replaced[real].to(disc_logits.dtype)  # (N,)
     return F.binary_cross_entropy_with_logits(disc_logits[real], targets)
+
+
+# --- the networks: BERT encoders with E-wide embeddings, and their two heads --------------------------------
+
+@dataclass(frozen=True)
+class ElectraConfig(BertConfig):
+    """BERT's fields plus ``embedding_size`` (E), with electra-small-discriminator's defaults."""
+
+    embedding_size: int = 128
+    hidden_size: int = 256
+    num_attention_heads: int = 4
+    intermediate_size: int = 1024
+
+    @classmethod
+    def from_transformers(cls, hf_config) -> ElectraConfig:
+        """The same hyper-parameters as a ``transformers.ElectraConfig``."""
+        return cls(**{f.name: getattr(hf_config, f.name) for f in fields(cls)})
+
+    def to_transformers(self):
+        """A ``transformers.ElectraConfig`` with the same hyper-parameters."""
+        from transformers import ElectraConfig as HFElectraConfig
+
+        return HFElectraConfig(**asdict(self), hidden_act="gelu")
+
+
+class ElectraModel(nn.Module):
+    """``transformers.ElectraModel``: E-wide BertEmbeddings, a projection when E != H, a BertEncoder; no pooler.
+
+    ``embeddings`` may be given: the generator is built on the discriminator's embeddings.
+    """
+
+    def __init__(self, config: ElectraConfig, embeddings: nn.Module | None = None):
+        super().__init__()
+        self.config = config
+        self.embeddings = embeddings or BertEmbeddings(embedding_config(config, config.embedding_size))
+        self.projection = (nn.Linear(config.embedding_size, config.hidden_size)
+                           if config.embedding_size != config.hidden_size else nn.Identity())
+        self.encoder = BertEncoder(config)
+        if embeddings is None:
+            self.apply(lambda module: init_weights(module, config.initializer_range))
+        else:  # leave the shared embeddings as they are
+            for module in (self.projection, self.encoder):
+                module.apply(lambda m: init_weights(m, config.initializer_range))
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None) -> Tensor:
+        """(B, T) ids, mask and token types -> last hidden state (B, T, H)."""
+        check_inputs(self.config, input_ids, attention_mask, token_type_ids)
+        hidden = self.projection(self.embeddings(input_ids, token_type_ids))  # (B, T, E) -> (B, T, H)
+        return self.encoder(hidden, attention_mask)[-1]
+
+
+class ElectraDiscriminatorHead(nn.Module):
+    """Dense H -> H, GELU, then one logit per token: "this token was replaced"."""
+
+    def __init__(self, config: ElectraConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.prediction = nn.Linear(config.hidden_size, 1)
+
+    def forward(self, hidden_states: Tensor) -> Tensor:
+        """(B, T, H) -> (B, T)."""
+        return self.prediction(F.gelu(self.dense(hidden_states))).squeeze(-1)
+
+
+class ElectraForPreTraining(nn.Module):
+    """The discriminator: ``transformers.ElectraForPreTraining``. Taught in book/ch3_variants/electra.md."""
+
+    def __init__(self, config: ElectraConfig):
+        super().__init__()
+        self.config = config
+        self.electra = ElectraModel(config)
+        self.head = ElectraDiscriminatorHead(config)
+        self.head.apply(lambda m: init_weights(m, config.initializer_range))
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None) -> Tensor:
+        """-> replaced-token logits (B, T)."""
+        return self.head(self.electra(input_ids, attention_mask, token_type_ids))
+
+
+class ElectraForMaskedLM(nn.Module):
+    """The generator: ``transformers.ElectraForMaskedLM`` (dense H -> E, GELU, LayerNorm, tied decoder).
+
+    Pass ``embeddings`` (the discriminator's) to share them, as ELECTRA does.
+    """
+
+    def __init__(self, config: ElectraConfig, embeddings: nn.Module | None = None):
+        super().__init__()
+        self.config = config
+        self.electra = ElectraModel(config, embeddings)
+        self.mlm_head = AlbertMLMHead(config, self.electra.embeddings.word_embeddings)
+        for module in (self.mlm_head.dense, self.mlm_head.norm):
+            module.apply(lambda m: init_weights(m, config.initializer_range))
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None) -> Tensor:
+        """-> MLM logits (B, T, V)."""
+        return self.mlm_head(self.electra(input_ids, attention_mask, token_type_ids))
+
+
+class ElectraPair(nn.Module):
+    """A generator and a discriminator sharing one set of embeddings (token, position, type, LayerNorm).
+
+    Taught in book/ch3_variants/electra.md.
+    """
+
+    def __init__(self, generator_config: ElectraConfig, discriminator_config: ElectraConfig):
+        super().__init__()
+        if generator_config.embedding_size != discriminator_config.embedding_size:
+            raise ValueError(f"the generator and discriminator share embeddings: embedding_size must agree, got "
+                             f"{generator_config.embedding_size} and {discriminator_config.embedding_size}")
+        self.discriminator = ElectraForPreTraining(discriminator_config)
+        self.generator = ElectraForMaskedLM(generator_config, self.discriminator.electra.embeddings)
+
+    def losses(self, input_ids, labels, attention_mask, generator: torch.Generator | None = None,
+               temperature: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
+        """(generator MLM loss, discriminator loss, is_replaced) for one masked batch.
+
+        ``input_ids`` (B, T) is already masked, ``labels`` holds the original ids at the
+        masked positions (-100 elsewhere). The corrupted batch is sampled without
+        gradient, so the discriminator's loss does not reach the generator except
+        through the shared embeddings' own use by the discriminator.
+        """
+        generator_logits = self.generator(input_ids, attention_mask)  # (B, T, V)
+        labelled = labels != -100
+        mlm_loss = F.cross_entropy(generator_logits[labelled], labels[labelled])
+        corrupted, is_replaced = electra_corrupt(input_ids, labels, generator_logits, temperature, generator)
+        disc_logits = self.discriminator(corrupted, attention_mask)  # (B, T)
+        return mlm_loss, electra_discriminator_loss(disc_logits, is_replaced, attention_mask), is_replaced
+
+
+_ENCODER_NAMES = [(p.replace(r"^encoder", r"^electra\.encoder"), r.replace("encoder.", "electra.encoder.", 1))
+                  for p, r in BERT_NAMES if p.startswith(r"^encoder")]
+TRANSFORMERS_NAMES = [
+    (r"^electra\.embeddings\.LayerNorm\.", "electra.embeddings.norm."),
+    (r"^electra\.embeddings_project\.", "electra.projection."),
+    *_ENCODER_NAMES,
+    (r"^discriminator_predictions\.dense\.", "head.dense."),
+    (r"^discriminator_predictions\.dense_prediction\.", "head.prediction."),
+    (r"^generator_predictions\.dense\.", "mlm_head.dense."),
+    (r"^generator_predictions\.LayerNorm\.", "mlm_head.norm."),
+    (r"^generator_lm_head\.weight$", "mlm_head.decoder.weight"),
+    (r"^generator_lm_head\.bias$", "mlm_head.bias"),
+]
+
+
+def load_transformers_weights(model: nn.Module, state_dict: dict[str, Tensor]) -> nn.Module:
+    """Copy an ``ElectraForPreTraining`` or ``ElectraForMaskedLM`` state dict into its twin here."""
+    return load_renamed(model, state_dict, TRANSFORMERS_NAMES, skip=r"(position_ids|token_type_ids)$",
+                        tied=("mlm_head.decoder.weight",))
