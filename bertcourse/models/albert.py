@@ -198,3 +198,69 @@ def load_transformers_weights(model: nn.Module, state_dict: dict[str, Tensor]) -
         renames = [*TRANSFORMERS_NAMES, (r"^(?!mlm_head\.|sop_head\.)", "albert.")]
     return load_renamed(model, state_dict, renames, skip=r"(position_ids|token_type_ids|predictions\.decoder\.bias)$",
                         tied=("mlm_head.decoder.weight",))
+
+
+# --- a short ALBERT-style masked-LM run, with a student's parts in place of the reference ones -------------
+
+class AlbertForMaskedLM(nn.Module):
+    """An ALBERT-style masked LM built from the two graded parts.
+
+    ``tokens`` (an ``embedding_cls(V, E, H)``) plus learned positions and a LayerNorm,
+    ``encoder`` (an ``encoder_cls(BertLayer(config), L)``) and the E-wide tied MLM head.
+    Positions are added at width H, after the projection, so the student's
+    FactorizedEmbedding is used exactly as its contract says.
+    """
+
+    def __init__(self, config: AlbertConfig, embedding_cls: type[nn.Module] = FactorizedEmbedding,
+                 encoder_cls: type[nn.Module] = SharedLayerEncoder):
+        super().__init__()
+        self.config = config
+        self.tokens = embedding_cls(config.vocab_size, config.embedding_size, config.hidden_size)
+        self.positions = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.encoder = encoder_cls(BertLayer(config), config.num_hidden_layers)
+        self.mlm_head = AlbertMLMHead(config, self.tokens.word_embeddings)
+        self.apply(lambda module: init_weights(module, config.initializer_range))
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
+                mlm_positions: Tensor | None = None) -> Tensor:
+        """(B, T) ids and mask -> MLM logits (B, T, V), or (N, V) at the ``mlm_positions`` (B, T) bool."""
+        positions = torch.arange(input_ids.size(1), device=input_ids.device)  # (T,)
+        hidden = self.norm(self.tokens(input_ids) + self.positions(positions))  # (B, T, H)
+        hidden = self.encoder(hidden, attention_mask)
+        if mlm_positions is not None:
+            hidden = hidden[mlm_positions]  # (N, H)
+        return self.mlm_head(hidden)
+
+
+def pretrain_albert(config, embedding_size: int = 32, *, embedding_cls: type[nn.Module] = FactorizedEmbedding,
+                    encoder_cls: type[nn.Module] = SharedLayerEncoder, data=None, progress: bool = False):
+    """Train an :class:`AlbertForMaskedLM` as the pre-training ``config`` (a PretrainConfig) says; MLM only.
+
+    Same data, masking, schedule and held-out batches as Chapter 2's ``pretrain``;
+    returns ``(model, history)`` with ``loss`` and ``mlm_accuracy`` under "train"
+    and "validation". Taught in book/ch3_variants/albert.md.
+    """
+    from .. import runtime
+    from ..masking import mask_tokens
+    from ..pretraining import MaskedBatches, prepare_data, train_config, validation_batches
+    from ..train import evaluate_loss, train
+
+    runtime.set_seed(config.seed)
+    data = data or prepare_data(config)
+    bert = config.model_config(len(data.tokenizer), data.tokenizer.pad_token_id)
+    albert = AlbertConfig(**{f.name: getattr(bert, f.name) for f in fields(BertConfig)}, embedding_size=embedding_size)
+    model = AlbertForMaskedLM(albert, embedding_cls, encoder_cls)
+
+    def loss_fn(model, batch):
+        labelled = batch["labels"] != -100  # (B, T)
+        logits = model(batch["input_ids"], batch["attention_mask"], labelled).float()  # (N, V)
+        targets = batch["labels"][labelled]
+        accuracy = (logits.argmax(-1) == targets).float().mean()
+        return F.cross_entropy(logits, targets), {"mlm_accuracy": accuracy.detach()}
+
+    held_out = validation_batches(data.validation, data.tokenizer, config, mask_tokens)
+    stream = MaskedBatches(data.train, data.tokenizer, mask_tokens, config)
+    history = train(model, stream, loss_fn, train_config(config, progress), device=runtime.pick_device(config.device),
+                    evaluate=lambda m: evaluate_loss(m, held_out, loss_fn))
+    return model.eval(), history

@@ -68,7 +68,8 @@ def electra_discriminator_loss(disc_logits, is_replaced, attention_mask) -> Tens
     Returns:
         A scalar tensor (dtype of ``disc_logits``): the binary cross-entropy with logits,
         averaged over the real (non-padding) tokens only; it back-propagates into
-        ``disc_logits``. Callers pass at least one real token.
+        ``disc_logits`` and stays finite for logits as large as ±100 (compute it from the
+        logits, not from a sigmoid that rounds to 0 or 1). Callers pass at least one real token.
 
     Taught in book/ch3_variants/electra.md.
     """
