@@ -119,8 +119,12 @@ class DisentangledSelfAttention(BertSelfAttention):
     the query and key projections of the relative-position table's row δ(i, j).
     """
 
-    def forward(self, hidden_states, attention_mask, relative_embeddings, index):
-        """hidden_states (B, T, H); attention_mask (B, T); relative_embeddings (2k, H); index (T, T) -> (B, T, H)."""
+    def terms(self, hidden_states, relative_embeddings, index) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The three (B, nh, T, T) score terms, unscaled, and the values (B, nh, T, hd).
+
+        content-to-content q_i·k_j, content-to-position q_i·k^r_{index[i, j]} and
+        position-to-content k_j·q^r_{index[i, j]}.
+        """
         batch, seq, hidden = hidden_states.shape
         head_size = hidden // self.num_heads
 
@@ -136,8 +140,14 @@ class DisentangledSelfAttention(BertSelfAttention):
         content_to_position = torch.gather(query @ position_key.transpose(-1, -2), -1, index)
         position_to_content = torch.gather(key @ position_query.transpose(-1, -2), -1,
                                            index.transpose(-1, -2)).transpose(-1, -2)
-        scale = math.sqrt(head_size * 3)  # three terms, each ~ hd in variance
-        scores = (query @ key.transpose(-1, -2) + content_to_position + position_to_content) / scale
+        return query @ key.transpose(-1, -2), content_to_position, position_to_content, value
+
+    def forward(self, hidden_states, attention_mask, relative_embeddings, index):
+        """hidden_states (B, T, H); attention_mask (B, T); relative_embeddings (2k, H); index (T, T) -> (B, T, H)."""
+        batch, seq, hidden = hidden_states.shape
+        content, content_to_position, position_to_content, value = self.terms(hidden_states, relative_embeddings, index)
+        scale = math.sqrt(hidden // self.num_heads * 3)  # three terms, each ~ hd in variance
+        scores = (content + content_to_position + position_to_content) / scale
         real = attention_mask.bool()
         pairs = real[:, None, :, None] & real[:, None, None, :]  # (B, 1, T, T): padding neither asks nor answers
         weights = self.dropout(scores.masked_fill(~pairs, torch.finfo(scores.dtype).min).softmax(-1))
