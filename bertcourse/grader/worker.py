@@ -83,7 +83,7 @@ def _argument(namespace, value):
 def _module_call(namespace, request):
     import torch
 
-    from bertcourse.model import BertConfig
+    from bertcourse.models.bert import BertConfig
 
     with contextlib.ExitStack() as stack:
         saved = {}

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..model import BertConfig, BertEmbeddings, BertLayer, BertNSPHead, BertPooler, check_inputs, init_weights
+from .bert import BertConfig, BertEmbeddings, BertLayer, BertPooler, check_inputs, init_weights
+from .heads import BertNSPHead
 from .counting import bert_parameter_count
 from .renaming import load_renamed
 
@@ -242,9 +243,10 @@ def pretrain_albert(config, embedding_size: int = 32, *, embedding_cls: type[nn.
     and "validation". Taught in book/ch3_variants/albert.md.
     """
     from .. import runtime
-    from ..masking import mask_tokens
-    from ..pretraining import MaskedBatches, prepare_data, train_config, validation_batches
-    from ..train import evaluate_loss, train
+    from ..pretraining.data import MaskedBatches, prepare_data, validation_batches
+    from ..pretraining.masking import mask_tokens
+    from ..pretraining.run import train_config
+    from ..training.loop import evaluate_loss, train
 
     runtime.set_seed(config.seed)
     data = data or prepare_data(config)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..model import BertConfig, BertModel
+from .bert import BertConfig, BertModel
 from .albert import AlbertConfig, AlbertModel
 from .deberta import DebertaConfig, DebertaModel
 from .distilbert import DistilBertConfig, DistilBertModel

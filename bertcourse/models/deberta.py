@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..model import _TRANSFORMERS_NAMES as BERT_NAMES
-from ..model import BertConfig, BertEmbeddings, BertLayer, BertSelfAttention, check_inputs, init_weights
+from .bert import BertConfig, BertEmbeddings, BertLayer, BertSelfAttention, check_inputs, init_weights
+from .convert import _TRANSFORMERS_NAMES as BERT_NAMES
 from .renaming import load_renamed
 
 

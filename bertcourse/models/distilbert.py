@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..model import BertConfig, BertEmbeddings, BertEncoder, BertModel, check_inputs, init_weights
+from .bert import BertConfig, BertEmbeddings, BertEncoder, BertModel, check_inputs, init_weights
 from .renaming import load_renamed
 
 

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import Tensor
 
-from ..model import _TRANSFORMERS_NAMES as BERT_NAMES
-from ..model import BertConfig, BertEmbeddings, BertModel
+from .bert import BertConfig, BertEmbeddings, BertModel
+from .convert import _TRANSFORMERS_NAMES as BERT_NAMES
 from .renaming import load_renamed
 
 

@@ -33,7 +33,7 @@ def test_bert_base_uncased():
 
 
 def test_agrees_with_the_course_model_count():
-    from bertcourse.model import BertConfig, parameter_counts
+    from bertcourse.models.bert import BertConfig, parameter_counts
 
     config = BertConfig.preset("minilm-l6")
     assert bert_parameter_count(config.vocab_size, config.hidden_size, config.num_hidden_layers,

@@ -6,7 +6,7 @@ import pytest
 import torch
 import transformers
 
-from bertcourse.model import BertConfig, BertModel
+from bertcourse.models.bert import BertConfig, BertModel
 from bertcourse.models.distilbert import (DistilBertConfig, DistilBertModel, load_transformers_weights,
                                           student_from_teacher)
 from tests.conftest import max_abs_diff, randomize_

@@ -1,4 +1,4 @@
-"""Tests of bertcourse.model: parity with transformers, attention paths, errors, loading, counts.
+"""Tests of bertcourse.models (bert, heads, convert): parity with transformers, attention paths, errors, loading, counts.
 
 Parity is checked to 1e-5 max abs difference on the MiniLM checkpoint and on
 random configurations with random (not initial) weights and padded batches.
@@ -16,19 +16,19 @@ import torch.nn.functional as F
 import transformers
 
 from bertcourse import hub
-from bertcourse.model import (
+from bertcourse.models.bert import (
     PRESETS,
     BertConfig,
     BertEmbeddings,
-    BertForPreTraining,
     BertLayer,
     BertModel,
     BertSelfAttention,
     attention_weights,
-    load_transformers_weights,
     parameter_counts,
     scaled_dot_product_attention,
 )
+from bertcourse.models.convert import load_transformers_weights
+from bertcourse.models.heads import BertForPreTraining
 from tests.conftest import max_abs_diff, padded_batch, randomize_
 
 TOL = 1e-5

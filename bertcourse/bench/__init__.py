@@ -41,9 +41,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import runtime
-from .dropout import CheapMaskDropout, attention_with_dropout, replace_dropout
-from .model import BertConfig, BertForPreTraining, BertModel, load_transformers_weights
+from .. import runtime
+from ..models.bert import BertConfig, BertModel
+from ..models.convert import load_transformers_weights
+from ..models.dropout import CheapMaskDropout, attention_with_dropout, replace_dropout
+from ..models.heads import BertForPreTraining
 
 BENCH_DIR = Path("_build") / "bench"
 RESULTS_PATH = BENCH_DIR / "results.json"
@@ -471,8 +473,8 @@ def _attention_steps(config: BertConfig, case: EncoderCase, p: float, dtype, dev
 
 
 def mlm_model_config(profile_name: str, vocab_size: int | None = None) -> BertConfig:
-    """The Chapter 2 model of ``profile_name`` (bertcourse.pretraining), with its tokenizer's vocabulary size."""
-    from .pretraining import PretrainConfig
+    """The Chapter 2 model of ``profile_name`` (bertcourse.pretraining.run), with its tokenizer's vocabulary size."""
+    from ..pretraining.run import PretrainConfig
 
     config = PretrainConfig.for_profile(profile_name)
     if vocab_size is None:
@@ -482,7 +484,7 @@ def mlm_model_config(profile_name: str, vocab_size: int | None = None) -> BertCo
 
 def _masked_batch(config: BertConfig, batch: int, seq: int, device: torch.device, probability: float = 0.15):
     """A synthetic MLM batch: [CLS] ids [SEP], 15% of the inner positions masked (labels -100 elsewhere)."""
-    from .masking import mask_tokens
+    from ..pretraining.masking import mask_tokens
 
     generator = torch.Generator().manual_seed(0)
     input_ids = torch.randint(5, config.vocab_size, (batch, seq), generator=generator)
@@ -504,7 +506,7 @@ def bench_mlm(plan: BenchPlan, device: torch.device, vocab_size: int | None = No
 
     One row per dtype: both sides run in that dtype (autocast), so each row compares like with like.
 
-    Ours: :func:`bertcourse.pretraining.pretraining_loss`, which projects onto
+    Ours: :func:`bertcourse.pretraining.objectives.pretraining_loss`, which projects onto
     the vocabulary only at the masked positions, (N, V) logits. Theirs: the
     same shape and weights as ``transformers.BertForMaskedLM(labels=...)``,
     which projects every position, (B, T, V) logits.
@@ -512,7 +514,7 @@ def bench_mlm(plan: BenchPlan, device: torch.device, vocab_size: int | None = No
     from transformers import BertForMaskedLM
     from transformers import BertForPreTraining as HFBertForPreTraining
 
-    from .pretraining import pretraining_loss
+    from ..pretraining.objectives import pretraining_loss
 
     config = mlm_model_config(plan.mlm_profile, vocab_size)
     torch.manual_seed(0)
@@ -585,7 +587,8 @@ def bench_time_to_accuracy(plan: BenchPlan, device: torch.device) -> list[dict]:
     evaluations so far) at the first evaluation at or above it. Whole runs
     cannot be interleaved: they run one after the other on the same data.
     """
-    from .pretraining import PretrainConfig, prepare_data, pretrain
+    from ..pretraining.data import prepare_data
+    from ..pretraining.run import PretrainConfig, pretrain
 
     base = PretrainConfig.for_profile(plan.mlm_profile, steps=plan.accuracy_steps,
                                       num_evals=plan.accuracy_evals, device=str(device))

@@ -23,7 +23,7 @@ from tests import notebook_runner as runner
 from tests.grader_support import require_sandbox
 from tests.mutants.ch2_pretraining import VARIANTS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "ch2_pretraining"
 ITEMS = [i.name for i in registry.items(ASSIGNMENT, with_reference=True)]
 PREAMBLE = "import math\nimport random\n\nimport torch\nimport torch.nn.functional as F\nfrom torch import Tensor\n"

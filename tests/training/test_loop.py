@@ -1,4 +1,4 @@
-"""Tests of bertcourse.train: schedule, optimizer groups, accumulation, clipping, learning, logging."""
+"""Tests of bertcourse.training (loop and schedules): schedule, optimizer groups, accumulation, clipping, learning, logging."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from bertcourse import runtime
-from bertcourse.model import BertConfig, BertForPreTraining
-from bertcourse.train import History, TrainConfig, evaluate_loss, lr_at, parameter_groups, train
+from bertcourse.models.bert import BertConfig
+from bertcourse.models.heads import BertForPreTraining
+from bertcourse.training.loop import History, TrainConfig, evaluate_loss, parameter_groups, train
+from bertcourse.training.schedules import lr_at
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -1,9 +1,11 @@
-"""The reference BERT encoder, one module per box of the paper's figure.
+"""The reference BERT encoder (Chapter 1), one class per box of the paper's figure.
 
 Devlin et al. (2019), "BERT: Pre-training of Deep Bidirectional Transformers for
 Language Understanding". The module boundaries and parameter names follow
 Figure 1 of the paper and map one-to-one onto ``transformers.BertModel``
-(:func:`load_transformers_weights` does that mapping in one place).
+(:func:`bertcourse.models.convert.load_transformers_weights` does that mapping
+in one place). The pre-training heads are in :mod:`bertcourse.models.heads`.
+Taught in book/ch1_architecture (attention.md, layer.md, parameters.md).
 
 Shape letters used in comments:
     B batch, T sequence length, H hidden size, nh attention heads,
@@ -19,7 +21,6 @@ place of these ("bring your own component").
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import NamedTuple
 
@@ -107,6 +108,16 @@ def scaled_dot_product_attention(query, key, value, attention_mask=None) -> tupl
         scores = scores.masked_fill(~attention_mask.bool(), torch.finfo(scores.dtype).min)
     weights = scores.softmax(dim=-1)
     return weights @ value, weights
+
+
+def split_heads(x: Tensor, num_heads: int) -> Tensor:
+    """(B, T, H) -> (B, nh, T, hd): one slice of the hidden size per head.
+
+    :class:`BertSelfAttention` spells the same reshape out in its forward: it is a graded
+    item, and its source becomes an answer cell, which can call only what the student wrote.
+    """
+    batch, seq, hidden = x.shape
+    return x.view(batch, seq, num_heads, hidden // num_heads).transpose(1, 2)
 
 
 class BertSelfAttention(nn.Module):
@@ -235,7 +246,9 @@ class BertPooler(nn.Module):
         return torch.tanh(self.dense(hidden_states[:, 0]))
 
 
-class BertOutput(NamedTuple):
+class EncoderOutput(NamedTuple):
+    """What :class:`BertModel` returns (transformers' ``BaseModelOutputWithPooling``; its ``BertOutput`` is the FFN)."""
+
     last_hidden_state: Tensor  # (B, T, H)
     pooler_output: Tensor  # (B, H)
     hidden_states: tuple[Tensor, ...]  # num_hidden_layers + 1 tensors of (B, T, H), embeddings first
@@ -269,13 +282,13 @@ class BertModel(nn.Module):
         input_ids: Tensor,
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
-    ) -> BertOutput:
+    ) -> EncoderOutput:
         """input_ids, attention_mask (1 = token, 0 = padding) and token_type_ids, all (B, T)."""
         check_inputs(self.config, input_ids, attention_mask, token_type_ids)
         if attention_mask is not None and bool(attention_mask.all()):
             attention_mask = None  # no padding: the unmasked attention kernel is faster
         states = self.encoder(self.embeddings(input_ids, token_type_ids), attention_mask)
-        return BertOutput(states[-1], self.pooler(states[-1]), tuple(states))
+        return EncoderOutput(states[-1], self.pooler(states[-1]), tuple(states))
 
     @torch.no_grad()
     def attention_maps(
@@ -298,88 +311,15 @@ def attention_weights(attention: nn.Module, hidden_states: Tensor, attention_mas
     Recomputed with the readable :func:`scaled_dot_product_attention`, because
     the fused kernel the forward pass uses does not return them.
     """
-    batch, seq, _ = hidden_states.shape
-
-    def split_heads(x: Tensor) -> Tensor:  # (B, T, H) -> (B, nh, T, hd)
-        return x.view(batch, seq, attention.num_heads, -1).transpose(1, 2)
-
+    heads = attention.num_heads
     mask = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
     _, weights = scaled_dot_product_attention(
-        split_heads(attention.query(hidden_states)),
-        split_heads(attention.key(hidden_states)),
-        split_heads(attention.value(hidden_states)),
+        split_heads(attention.query(hidden_states), heads),
+        split_heads(attention.key(hidden_states), heads),
+        split_heads(attention.value(hidden_states), heads),
         mask,
     )
     return weights
-
-
-class BertMLMHead(nn.Module):
-    """Masked-LM head: dense + GELU + LayerNorm, then a decoder tied to the word embeddings."""
-
-    def __init__(self, config: BertConfig, word_embeddings: nn.Embedding):
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        self.decoder.weight = word_embeddings.weight  # tied: one (V, H) matrix reads and writes tokens
-        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
-
-    def forward(self, hidden_states: Tensor) -> Tensor:
-        """(..., H) -> (..., V). Pass only the masked positions to skip most of the V-wide projection."""
-        return self.decoder(self.norm(F.gelu(self.dense(hidden_states)))) + self.bias
-
-
-class BertNSPHead(nn.Module):
-    """Next-sentence (or sentence-order) classifier on the pooled output.
-
-    Label convention as in the paper's code and transformers: 0 = "B follows A", 1 = "B is random".
-    """
-
-    def __init__(self, config: BertConfig):
-        super().__init__()
-        self.classifier = nn.Linear(config.hidden_size, 2)
-
-    def forward(self, pooled_output: Tensor) -> Tensor:
-        """(B, H) -> (B, 2) logits."""
-        return self.classifier(pooled_output)
-
-
-class PreTrainingOutput(NamedTuple):
-    mlm_logits: Tensor  # (B, T, V), or (N, V) at the N positions asked for
-    nsp_logits: Tensor  # (B, 2)
-    encoder: BertOutput
-
-
-class BertForPreTraining(nn.Module):
-    """BERT with its two pre-training heads: masked LM (tied decoder) and next-sentence prediction."""
-
-    def __init__(self, config: BertConfig, **component_classes):
-        super().__init__()
-        self.config = config
-        self.bert = BertModel(config, **component_classes)
-        self.mlm_head = BertMLMHead(config, self.bert.embeddings.word_embeddings)
-        self.nsp_head = BertNSPHead(config)
-        # Not the decoder: it is the word-embedding matrix, initialised already.
-        for module in (self.mlm_head.dense, self.mlm_head.norm, self.nsp_head):
-            module.apply(lambda m: init_weights(m, config.initializer_range))
-
-    def forward(
-        self,
-        input_ids: Tensor,
-        attention_mask: Tensor | None = None,
-        token_type_ids: Tensor | None = None,
-        mlm_positions: Tensor | None = None,
-    ) -> PreTrainingOutput:
-        """As :meth:`BertModel.forward`; ``mlm_positions`` (B, T) bool limits MLM logits to those N positions.
-
-        The vocabulary projection dominates the cost of a small model, and only
-        the ~15% masked positions enter the loss, so pass them whenever you train.
-        """
-        encoded = self.bert(input_ids, attention_mask, token_type_ids)
-        sequence = encoded.last_hidden_state
-        if mlm_positions is not None:
-            sequence = sequence[mlm_positions]  # (N, H)
-        return PreTrainingOutput(self.mlm_head(sequence), self.nsp_head(encoded.pooler_output), encoded)
 
 
 def init_weights(module: nn.Module, std: float) -> None:
@@ -452,69 +392,3 @@ def parameter_counts(config: BertConfig) -> dict[str, int]:
     }
     counts["total"] = sum(counts.values())
     return counts
-
-
-# transformers' state-dict names -> ours. Applied in order, each a full-name regex.
-_TRANSFORMERS_NAMES = [
-    (r"^bert\.", ""),
-    (r"^embeddings\.LayerNorm\.", "embeddings.norm."),
-    (r"^encoder\.layer\.(\d+)\.attention\.self\.(query|key|value)\.", r"encoder.layers.\1.attention.\2."),
-    (r"^encoder\.layer\.(\d+)\.attention\.output\.dense\.", r"encoder.layers.\1.attention.output."),
-    (r"^encoder\.layer\.(\d+)\.attention\.output\.LayerNorm\.", r"encoder.layers.\1.attention_norm."),
-    (r"^encoder\.layer\.(\d+)\.intermediate\.dense\.", r"encoder.layers.\1.intermediate."),
-    (r"^encoder\.layer\.(\d+)\.output\.dense\.", r"encoder.layers.\1.output."),
-    (r"^encoder\.layer\.(\d+)\.output\.LayerNorm\.", r"encoder.layers.\1.output_norm."),
-    (r"^cls\.predictions\.transform\.dense\.", "mlm_head.dense."),
-    (r"^cls\.predictions\.transform\.LayerNorm\.", "mlm_head.norm."),
-    (r"^cls\.predictions\.bias$", "mlm_head.bias"),
-    (r"^cls\.predictions\.decoder\.weight$", "mlm_head.decoder.weight"),
-    (r"^cls\.seq_relationship\.", "nsp_head.classifier."),
-    (r"\.gamma$", ".weight"),  # TF-era LayerNorm names
-    (r"\.beta$", ".bias"),
-]
-# Buffers and duplicates that carry no weights of their own.
-_TRANSFORMERS_SKIP = re.compile(r"(position_ids|cls\.predictions\.decoder\.bias)$")
-# Checkpoints may omit the decoder because it is tied to the word embeddings.
-_TIED_DECODER = "mlm_head.decoder.weight"
-
-
-def rename_transformers_key(name: str) -> str:
-    """The name of our parameter that transformers calls ``name``."""
-    for pattern, replacement in _TRANSFORMERS_NAMES:
-        name = re.sub(pattern, replacement, name)
-    return name
-
-
-def load_transformers_weights(model: nn.Module, state_dict: dict[str, Tensor]) -> nn.Module:
-    """Copy a transformers BERT state dict into ``model`` (BertModel or BertForPreTraining).
-
-    Every parameter of ``model`` must be found with the same shape. Source
-    weights the model has no place for are allowed only for heads it lacks
-    (``cls.*`` when loading a pre-training checkpoint into a BertModel).
-    """
-    prefix = "bert." if isinstance(model, BertForPreTraining) else ""
-    renamed = {}
-    for name, tensor in state_dict.items():
-        if _TRANSFORMERS_SKIP.search(name):
-            continue
-        ours = rename_transformers_key(name)
-        if prefix and not ours.startswith(("mlm_head.", "nsp_head.")):
-            ours = prefix + ours
-        renamed[ours] = tensor
-    targets = model.state_dict()
-    missing = sorted(set(targets) - set(renamed) - {_TIED_DECODER})
-    unexpected = sorted(k for k in set(renamed) - set(targets) if not k.startswith(("mlm_head.", "nsp_head.")))
-    if missing or unexpected:
-        raise ValueError(
-            f"state dict does not fit {type(model).__name__}: missing {missing[:8]}"
-            f"{' ...' if len(missing) > 8 else ''}, unexpected {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}"
-        )
-    with torch.no_grad():
-        for name, target in targets.items():
-            if name not in renamed:  # the tied decoder, filled by the word embeddings
-                continue
-            source = renamed[name]
-            if source.shape != target.shape:
-                raise ValueError(f"{name}: expected shape {tuple(target.shape)}, got {tuple(source.shape)}")
-            target.copy_(source)
-    return model

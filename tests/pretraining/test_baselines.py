@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from bertcourse import baselines
+from bertcourse.pretraining import baselines
 
 MASK, CLS = 1, 2
 VOCAB = 10

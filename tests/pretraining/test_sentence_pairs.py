@@ -1,4 +1,4 @@
-"""Tests of bertcourse.sentence_pairs: NSP and SOP examples."""
+"""Tests of bertcourse.pretraining.sentence_pairs: NSP and SOP examples."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from bertcourse.sentence_pairs import create_nsp_examples, create_sop_examples
+from bertcourse.pretraining.sentence_pairs import create_nsp_examples, create_sop_examples
 
 
 def corpus(num_documents: int = 40, seed: int = 0) -> list[list[str]]:

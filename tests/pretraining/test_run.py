@@ -1,4 +1,4 @@
-"""The pre-training pipeline (bertcourse.pretraining), on ci-sized runs of a few seconds."""
+"""The pre-training pipeline (bertcourse.pretraining.data) and run (bertcourse.pretraining.run), on ci-sized runs of a few seconds."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from bertcourse import pretraining
-from bertcourse.masking import mask_tokens
-from bertcourse.model import BertConfig, BertForPreTraining
-from bertcourse.pretraining import PretrainConfig
+from bertcourse.models.bert import BertConfig
+from bertcourse.models.heads import BertForPreTraining
+from bertcourse.pretraining import data as pipeline
+from bertcourse.pretraining import objectives, run
+from bertcourse.pretraining.masking import mask_tokens
+from bertcourse.pretraining.run import PretrainConfig
 
 TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
             corpus_vocab_size=1024, seq_len=32, max_documents=3, batch_size=8, steps=6,
@@ -36,7 +38,7 @@ def tiny_config() -> PretrainConfig:
 
 @pytest.fixture(scope="module")
 def tiny_data(tiny_config):
-    return pretraining.prepare_data(tiny_config)
+    return pipeline.prepare_data(tiny_config)
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -100,7 +102,7 @@ def test_examples_are_framed_and_truncated(tiny_config, tiny_data):
 def test_nsp_and_sop_labels_follow_the_hf_convention():
     documents = [[f"doc{d} sentence{s}" for s in range(6)] for d in range(4)]
     for objective in ("mlm+nsp", "mlm+sop"):
-        pairs = pretraining.make_pairs(documents, objective, random.Random(0))
+        pairs = pipeline.make_pairs(documents, objective, random.Random(0))
         assert {label for _, _, label in pairs} == {0, 1}
         for a, b, label in pairs:
             doc_a, index_a = a.split()
@@ -111,7 +113,7 @@ def test_nsp_and_sop_labels_follow_the_hf_convention():
 
 def test_bucketed_batches_cover_every_example_once():
     lengths = [random.Random(i).randint(5, 60) for i in range(103)]
-    batches = pretraining.bucketed_batches(lengths, 8, random.Random(0), pool_batches=4)
+    batches = pipeline.bucketed_batches(lengths, 8, random.Random(0), pool_batches=4)
     flat = sorted(i for batch in batches for i in batch)
     assert flat == list(range(103))
     assert all(len(batch) <= 8 for batch in batches)
@@ -125,7 +127,7 @@ def test_static_masking_reuses_masks_and_dynamic_masking_does_not(tiny_config, t
     config = replace(tiny_config, batch_size=4)
 
     def masks_per_example(masking: str, epochs: int = 2) -> dict[int, list[tuple]]:
-        stream = pretraining.MaskedBatches(few, tiny_data.tokenizer, mask_tokens, replace(config, masking=masking))
+        stream = pipeline.MaskedBatches(few, tiny_data.tokenizer, mask_tokens, replace(config, masking=masking))
         seen: dict[tuple, list[tuple]] = {}
         batches = iter(stream)
         for _ in range(epochs * 4):
@@ -164,10 +166,10 @@ def test_loss_counts_masked_positions_only(tiny_data):
     tokenizer = tiny_data.tokenizer
     torch.manual_seed(0)
     model = BertForPreTraining(BertConfig.preset("tiny", vocab_size=len(tokenizer))).eval()
-    batch = pretraining.collate(tiny_data.train[:4], tokenizer.pad_token_id)
-    batch = pretraining.mask_batch(batch, tokenizer, mask_tokens, 0.15, torch.Generator().manual_seed(0))
+    batch = pipeline.collate(tiny_data.train[:4], tokenizer.pad_token_id)
+    batch = pipeline.mask_batch(batch, tokenizer, mask_tokens, 0.15, torch.Generator().manual_seed(0))
     with torch.no_grad():
-        loss, metrics = pretraining.pretraining_loss(model, batch, "mlm")
+        loss, metrics = objectives.pretraining_loss(model, batch, "mlm")
         logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).mlm_logits
     labelled = batch["labels"] != -100
     expected = torch.nn.functional.cross_entropy(logits[labelled], batch["labels"][labelled])
@@ -180,7 +182,7 @@ def test_loss_counts_masked_positions_only(tiny_data):
 
 def test_same_seed_gives_the_same_history(tiny_config, tiny_data):
     def records(seed):
-        result = pretraining.pretrain(replace(tiny_config, seed=seed), data=tiny_data, progress=False)
+        result = run.pretrain(replace(tiny_config, seed=seed), data=tiny_data, progress=False)
         return [{k: v for k, v in r.items() if k != "seconds"} for r in result.history.records]
 
     first, again, other = records(0), records(0), records(1)
@@ -196,7 +198,7 @@ def test_custom_mask_fn_is_called(tiny_config, tiny_data):
         return mask_tokens(input_ids, special_tokens_mask, mask_token_id, vocab_size, mlm_probability, generator)
 
     config = replace(tiny_config, steps=3, mlm_probability=0.2)
-    pretraining.pretrain(config, mask_fn=my_mask, data=tiny_data, progress=False)
+    run.pretrain(config, mask_fn=my_mask, data=tiny_data, progress=False)
     tokenizer = tiny_data.tokenizer
     assert len(calls) >= 3 + 1  # every training batch and the held-out batches
     assert all(call[1:] == (tokenizer.mask_token_id, len(tokenizer), 0.2) for call in calls)
@@ -204,22 +206,22 @@ def test_custom_mask_fn_is_called(tiny_config, tiny_data):
 
 def test_held_out_loss_falls_and_fill_mask_answers(tiny_config, tiny_data):
     config = replace(tiny_config, steps=40, num_evals=4, learning_rate=3e-3, objective="mlm+sop")
-    data = pretraining.prepare_data(config, tokenizer=tiny_data.tokenizer)
+    data = pipeline.prepare_data(config, tokenizer=tiny_data.tokenizer)
     torch.manual_seed(config.seed)
     untrained = BertForPreTraining(config.model_config(len(data.tokenizer)))
-    held_out = pretraining.validation_batches(data.validation, data.tokenizer, config, mask_tokens)
-    before = pretraining.evaluate(untrained, held_out, config.objective)["mlm_loss"]
-    result = pretraining.pretrain(config, data=data, progress=False)
+    held_out = pipeline.validation_batches(data.validation, data.tokenizer, config, mask_tokens)
+    before = run.evaluate(untrained, held_out, config.objective)["mlm_loss"]
+    result = run.pretrain(config, data=data, progress=False)
     _, losses = result.history.series("validation", "mlm_loss")
     assert len(losses) == config.num_evals
     assert losses[-1] < before - 0.3, (before, losses)  # measured: 6.95 -> 6.39 on CPU, seed 0
     assert math.isfinite(result.history.last("validation", "sentence_accuracy"))
     assert result.history.last("validation", "tokens") > 0
-    guesses = pretraining.fill_mask(result, "the [MASK] of the sea.", top_k=3)
+    guesses = run.fill_mask(result, "the [MASK] of the sea.", top_k=3)
     assert len(guesses) == 1 and len(guesses[0]) == 3
     assert all(0.0 <= p <= 1.0 for _, p in guesses[0])
     with pytest.raises(ValueError, match="MASK"):
-        pretraining.fill_mask(result, "no mask here")
+        run.fill_mask(result, "no mask here")
 
 
 def test_initializer_range_reaches_the_model():
@@ -237,13 +239,13 @@ def test_evaluation_uses_the_runs_autocast_setting(tiny_config, tiny_data, monke
     # pretrain(autocast="off") once scored the held-out set under runtime's "auto" dtype
     # (bf16 on CPUs with AVX512-BF16) while training in fp32.
     seen = []
-    real = pretraining.runtime.autocast
+    real = run.precision.autocast
 
     def spy(device, dtype="auto"):
         seen.append(dtype)
         return real(device, dtype)
 
-    monkeypatch.setattr(pretraining.runtime, "autocast", spy)
-    monkeypatch.setattr(pretraining.runtime, "autocast_dtype", lambda device: torch.bfloat16)  # any machine
-    pretraining.pretrain(replace(tiny_config, steps=2, num_evals=1, autocast="off"), data=tiny_data, progress=False)
+    monkeypatch.setattr(run.precision, "autocast", spy)
+    monkeypatch.setattr(run.precision, "autocast_dtype", lambda device: torch.bfloat16)  # any machine
+    run.pretrain(replace(tiny_config, steps=2, num_evals=1, autocast="off"), data=tiny_data, progress=False)
     assert seen and all(dtype is None for dtype in seen), seen

@@ -1,4 +1,4 @@
-"""Cheap-mask dropout and the training path of attention (bertcourse.dropout)."""
+"""Cheap-mask dropout and the training path of attention (bertcourse.models.dropout)."""
 
 import math
 
@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bertcourse.dropout import LEVELS, CheapMaskDropout, attention_with_dropout, keep_mask, use_cheap_dropout
-from bertcourse.model import BertConfig, BertModel
+from bertcourse.models.dropout import LEVELS, CheapMaskDropout, attention_with_dropout, keep_mask, use_cheap_dropout
+from bertcourse.models.bert import BertConfig, BertModel
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9, 1e-3])

@@ -1,4 +1,4 @@
-"""Tests of bertcourse.masking: invariants, edge cases, and statistics against transformers.
+"""Tests of bertcourse.pretraining.masking: invariants, edge cases, and statistics against transformers.
 
 Statistical checks use tolerances of 5 binomial standard deviations, so a
 correct implementation fails one of them about once in 3 million runs; the
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from bertcourse.masking import mask_tokens, span_mask, whole_word_mask, word_positions
+from bertcourse.pretraining.masking import mask_tokens, span_mask, whole_word_mask, word_positions
 
 MASK_ID, VOCAB = 103, 30522
 
