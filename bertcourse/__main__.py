@@ -9,6 +9,7 @@ from importlib import metadata
 
 
 def _data(_args) -> int:
+    # Imported here: each command imports only what it runs: `--help` and `data` start at once.
     from . import data
 
     try:
@@ -24,6 +25,7 @@ def _data(_args) -> int:
 
 def _doctor(_args) -> int:
     """Print what a student (or instructor) needs to know when something fails."""
+    # Imported here: each command imports only what it runs: `--help` and `data` start at once.
     import torch
 
     from . import data, hub, runtime
@@ -58,6 +60,7 @@ def _doctor(_args) -> int:
 
 
 def _sync(args) -> int:
+    # Imported here: each command imports only what it runs: `--help` and `data` start at once.
     from . import authoring, registry
 
     for assignment in args.assignments or registry.ASSIGNMENTS:
@@ -69,6 +72,7 @@ def _sync(args) -> int:
 
 
 def _bench(args) -> int:
+    # Imported here: each command imports only what it runs: `--help` and `data` start at once.
     from . import bench
 
     output = args.output or bench.RESULTS_PATH
@@ -80,9 +84,9 @@ def _bench(args) -> int:
 
 
 def _book(_args) -> int:
-    from . import bench
+    from . import book  # each command imports only what it runs: `--help` and `data` start in a second
 
-    return bench.build_book()
+    return book.build()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     sync = commands.add_parser("sync", help="rewrite solution answer cells from the reference implementations")
     sync.add_argument("assignments", nargs="*")
     sync.set_defaults(run=_sync)
+    # Imported here: each command imports only what it runs: `--help` and `data` start at once.
     from .grader import cli as grader_cli
 
     grader_cli.add_parser(commands)

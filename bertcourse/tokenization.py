@@ -24,6 +24,8 @@ def wordpiece_tokenize(word: str, vocab, unk_token: str = "[UNK]", max_input_cha
 
     Returns:
         The pieces, e.g. ["una", "##ffa", "##ble"]; [] for the empty word.
+
+    Taught in book/ch1_architecture/tokenization.md.
     """
     if len(word) > max_input_chars_per_word:
         return [unk_token]
@@ -53,6 +55,8 @@ def build_inputs(
     With ``max_length`` the result has at most that many tokens: BERT's rule
     removes the last token of the longer sequence, one token at a time, until
     the pair fits (on a tie BERT's code shortens B). The inputs are not modified.
+
+    Taught in book/ch1_architecture/tokenization.md.
     """
     tokens_a = list(tokens_a)
     tokens_b = None if tokens_b is None else list(tokens_b)

@@ -84,6 +84,7 @@ def _redact(url: str) -> str:
 
 
 def default_db_url(course: Path) -> str:
+    # Imported here: the per-student steps load where they run (each student is graded in a subprocess).
     from .autograde import _config
 
     return _config(course, None, course / "submitted", GradingSettings()).CourseDirectory.db_url
@@ -114,6 +115,7 @@ def grade(course: Path, assignment: str, *, jobs: int = 1, db_url: str | None = 
     _audit(db_url, assignment, [e.student for e in intakes], report)
     report_dir.mkdir(parents=True, exist_ok=True)
     if feedback:
+        # Imported here: the per-student steps load where they run (each student is graded in a subprocess).
         from . import feedback as feedback_lib
 
         feedback_lib.generate(course, assignment, db_url)
@@ -126,6 +128,7 @@ def grade(course: Path, assignment: str, *, jobs: int = 1, db_url: str | None = 
 
 def _check(assignment: str, jobs: int, db_url: str, settings: GradingSettings):
     """The sandbox's capabilities, or a GradingError when the batch cannot run as asked."""
+    # Imported here: the per-student steps load where they run (each student is graded in a subprocess).
     from nbgrader.api import Gradebook, MissingEntry
 
     capabilities = probe()
@@ -192,6 +195,7 @@ def _grade_process(course: Path, spec: dict, spec_path: Path, limit: float) -> d
 
 def _audit(db_url: str, assignment: str, students: list[str], report: Report) -> None:
     """Nothing lost, nothing twice: every student handed in has exactly one submission; record its scores."""
+    # Imported here: the per-student steps load where they run (each student is graded in a subprocess).
     from nbgrader.api import Gradebook
 
     with Gradebook(db_url) as gb:

@@ -24,6 +24,7 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
+    # Imported here: the grading pipeline loads only when `grade` runs, not for every `python -m bertcourse` command.
     from dataclasses import replace
 
     from .batch import GradingError, grade
@@ -35,6 +36,7 @@ def run(args) -> int:
     if args.notebook_timeout:
         settings = replace(settings, notebook_timeout=args.notebook_timeout)
     if args.bench:
+        # Imported here: the grading pipeline loads only when `grade` runs, not for every `python -m bertcourse` command.
         from . import bench
 
         results = bench.measure(args.assignment, args.bench, max(args.jobs, 2), settings)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import random
 import sys
 import traceback
 
@@ -69,6 +70,7 @@ def _load(reference: str):
 def _argument(namespace, value):
     """A call argument: arrays become tensors; ``{"$ref": name}`` a bound value,
     ``{"$torch_generator": seed}`` a seeded CPU ``torch.Generator``, ``{"$random": seed}`` a ``random.Random``."""
+    # Imported here, after the protocol channel is set up: nothing imported may write to the protocol's stdout.
     import torch
 
     if type(value).__name__ == "ndarray":
@@ -80,8 +82,6 @@ def _argument(namespace, value):
         if key == "$torch_generator":
             return torch.Generator().manual_seed(int(item))
         if key == "$random":
-            import random
-
             return random.Random(int(item))
         if key == "$module":  # a trusted reference module with the checker's weights
             from bertcourse.models.bert import BertConfig
@@ -106,6 +106,7 @@ def _load_state(module, state: dict) -> None:
 
 
 def _module_call(namespace, request):
+    # Imported here, after the protocol channel is set up: nothing imported may write to the protocol's stdout.
     import torch
 
     from bertcourse.models.bert import BertConfig
@@ -141,6 +142,7 @@ def call(namespace: dict, request: dict):
     kwargs = {k: _argument(namespace, v) for k, v in request.get("kwargs", {}).items()}
     result = namespace[request["target"]](*args, **kwargs)
     if request.get("return_args"):  # what the call left in its inputs (in-place edits show)
+        # Imported here, after the protocol channel is set up: nothing imported may write to the protocol's stdout.
         import torch
 
         result = {"result": result, "args": [a for a in args if isinstance(a, torch.Tensor)]}

@@ -33,7 +33,10 @@ from .dropout import attention_with_dropout, use_cheap_dropout
 
 @dataclass(frozen=True)
 class BertConfig:
-    """Hyper-parameters of a BERT encoder; field names and defaults are transformers' (BERT-base)."""
+    """Hyper-parameters of a BERT encoder; field names and defaults are transformers' (BERT-base).
+
+    Taught in book/ch1_architecture/index.md.
+    """
 
     vocab_size: int = 30522
     hidden_size: int = 768
@@ -75,6 +78,7 @@ class BertConfig:
 
     def to_transformers(self):
         """A ``transformers.BertConfig`` with the same hyper-parameters."""
+        # Imported here: transformers is needed only to convert a config (the model itself does not depend on it).
         from transformers import BertConfig as HFBertConfig
 
         return HFBertConfig(**asdict(self), hidden_act="gelu")
@@ -100,6 +104,8 @@ def scaled_dot_product_attention(query, key, value, attention_mask=None) -> tupl
 
     Returns:
         context (..., Lq, dv) and the attention weights (..., Lq, Lk), each row summing to 1.
+
+    Taught in book/ch1_architecture/attention.md.
     """
     scores = query @ key.transpose(-2, -1) / math.sqrt(query.size(-1))  # (..., Lq, Lk)
     if attention_mask is not None:
@@ -128,6 +134,8 @@ class BertSelfAttention(nn.Module):
     hidden_size / num_heads. In training, ``dropout`` (an ``nn.Dropout`` with
     ``config.attention_probs_dropout_prob``) drops attention weights. Returns the
     block's output before the residual and LayerNorm, which :class:`BertLayer` adds.
+
+    Taught in book/ch1_architecture/attention.md.
     """
 
     def __init__(self, config):
@@ -166,6 +174,8 @@ class BertEmbeddings(nn.Module):
     (max_position_embeddings x H, positions 0..T-1), ``token_type_embeddings``
     (type_vocab_size x H), ``norm`` (LayerNorm with ``config.layer_norm_eps``)
     and ``dropout`` (``config.hidden_dropout_prob``).
+
+    Taught in book/ch1_architecture/tokenization.md.
     """
 
     def __init__(self, config):
@@ -197,6 +207,8 @@ class BertLayer(nn.Module):
     (LayerNorms with ``config.layer_norm_eps``) and ``dropout``
     (``config.hidden_dropout_prob``). The FFN is output(GELU(intermediate(x)))
     with the exact, erf-based GELU.
+
+    Taught in book/ch1_architecture/layer.md.
     """
 
     def __init__(self, config):
@@ -219,7 +231,10 @@ class BertLayer(nn.Module):
 
 
 class BertEncoder(nn.Module):
-    """A stack of ``num_hidden_layers`` identical layers."""
+    """A stack of ``num_hidden_layers`` identical layers.
+
+    Taught in book/ch1_architecture/layer.md.
+    """
 
     def __init__(self, config: BertConfig, layer_cls: type[nn.Module] = BertLayer):
         super().__init__()
@@ -235,7 +250,10 @@ class BertEncoder(nn.Module):
 
 
 class BertPooler(nn.Module):
-    """tanh(W h_[CLS] + b): the sentence vector that the NSP head (and classifiers) read."""
+    """tanh(W h_[CLS] + b): the sentence vector that the NSP head (and classifiers) read.
+
+    Taught in book/ch1_architecture/layer.md.
+    """
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -259,6 +277,8 @@ class BertModel(nn.Module):
 
     ``embeddings_cls`` and ``layer_cls`` let a student's classes stand in for
     the reference ones; they must take ``(config)`` and keep the submodule names.
+
+    Taught in book/ch1_architecture/layer.md.
     """
 
     def __init__(
@@ -310,6 +330,8 @@ def attention_weights(attention: nn.Module, hidden_states: Tensor, attention_mas
 
     Recomputed with the readable :func:`scaled_dot_product_attention`, because
     the fused kernel the forward pass uses does not return them.
+
+    Taught in book/ch1_architecture/attention.md.
     """
     heads = attention.num_heads
     mask = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
@@ -378,7 +400,10 @@ def describe(value) -> str:
 
 
 def parameter_counts(config: BertConfig) -> dict[str, int]:
-    """Parameters of :class:`BertModel` by part, computed from the config alone."""
+    """Parameters of :class:`BertModel` by part, computed from the config alone.
+
+    Taught in book/ch1_architecture/parameters.md.
+    """
     H, I = config.hidden_size, config.intermediate_size
     layer_norm = 2 * H
     embeddings = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) * H + layer_norm

@@ -18,10 +18,23 @@ import pytest
 
 from bertcourse.grader import classroom
 from bertcourse.grader.batch import grade
-from tests.grader_support import (ASSIGNMENT, ITEM_CELLS, ITEMS, NOTEBOOK, SETTINGS, WRONG, answers,
-                                  expected_scores, loopback_listener, require_postgres, require_sandbox,
-                                  was_reached)
+from tests.grader_support import (
+    ASSIGNMENT,
+    ITEM_CELLS,
+    ITEMS,
+    NOTEBOOK,
+    SETTINGS,
+    WRONG,
+    answers,
+    expected_scores,
+    loopback_listener,
+    require_postgres,
+    require_sandbox,
+    was_reached,
+)
 from tests.nbgrader_course import html_text, secret_lines
+
+pytestmark = pytest.mark.slow  # a whole class of attackers graded: minutes (make test-fast skips it)
 
 WP, SDPA = ITEMS
 BOTH, ONLY_SDPA, ONLY_WP = {WP, SDPA}, {SDPA}, {WP}
