@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .bert import BertConfig, BertEmbeddings, BertLayer, BertPooler, check_inputs, init_weights
-from .heads import BertNSPHead
 from .counting import bert_parameter_count
+from .heads import BertNSPHead
 from .renaming import load_renamed
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .bert import BertConfig, BertModel
 from .albert import AlbertConfig, AlbertModel
+from .bert import BertConfig, BertModel
 from .deberta import DebertaConfig, DebertaModel
 from .distilbert import DistilBertConfig, DistilBertModel
 from .electra import ElectraConfig, ElectraModel

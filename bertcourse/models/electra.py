@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .albert import AlbertMLMHead, embedding_config
 from .bert import BertConfig, BertEmbeddings, BertEncoder, check_inputs, init_weights
 from .convert import _TRANSFORMERS_NAMES as BERT_NAMES
-from .albert import AlbertMLMHead, embedding_config
 from .renaming import load_renamed
 
 

@@ -6,8 +6,13 @@ import pytest
 import torch
 import transformers
 
-from bertcourse.models.albert import (AlbertConfig, AlbertForPreTraining, AlbertModel, albert_parameter_count,
-                                      load_transformers_weights)
+from bertcourse.models.albert import (
+    AlbertConfig,
+    AlbertForPreTraining,
+    AlbertModel,
+    albert_parameter_count,
+    load_transformers_weights,
+)
 from tests.models import parity
 
 CONFIGS = [

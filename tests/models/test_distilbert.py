@@ -7,8 +7,7 @@ import torch
 import transformers
 
 from bertcourse.models.bert import BertConfig, BertModel
-from bertcourse.models.distilbert import (DistilBertConfig, DistilBertModel, load_transformers_weights,
-                                          student_from_teacher)
+from bertcourse.models.distilbert import DistilBertConfig, DistilBertModel, load_transformers_weights, student_from_teacher
 from tests.conftest import max_abs_diff, randomize_
 from tests.models import parity
 

@@ -6,8 +6,13 @@ import pytest
 import torch
 import transformers
 
-from bertcourse.models.electra import (ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining, ElectraPair,
-                                       load_transformers_weights)
+from bertcourse.models.electra import (
+    ElectraConfig,
+    ElectraForMaskedLM,
+    ElectraForPreTraining,
+    ElectraPair,
+    load_transformers_weights,
+)
 from tests.models import parity
 
 CONFIGS = [

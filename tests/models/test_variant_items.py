@@ -14,7 +14,6 @@ from bertcourse.models.deberta import relative_positions
 from bertcourse.models.distilbert import distillation_loss
 from bertcourse.models.electra import electra_corrupt, electra_discriminator_loss
 
-
 # --- FactorizedEmbedding / SharedLayerEncoder ---------------------------------------------------------
 
 def test_factorized_embedding_is_lookup_then_projection():

@@ -14,8 +14,7 @@ import numpy as np
 import torch
 
 from ...models.bert import BertConfig, BertLayer
-from .common import (Case, Context, Mismatch, Probe, array_of, binomial_ok, checked, property_check,
-                     reference_of, seeded, short)
+from .common import Case, Context, Mismatch, Probe, array_of, binomial_ok, checked, property_check, reference_of, seeded, short
 
 
 def _bert_parameter_count(rng: np.random.Generator, context: Context) -> list[Case]:
