@@ -245,10 +245,9 @@ def pretrain_albert(config, embedding_size: int = 32, *, embedding_cls: type[nn.
     from .. import runtime
     from ..pretraining.data import MaskedBatches, prepare_data, validation_batches
     from ..pretraining.masking import mask_tokens
-    from ..pretraining.run import train_config
     from ..training.loop import evaluate_loss, train
 
-    runtime.set_seed(config.seed)
+    runtime.set_seed(config.train.seed)
     data = data or prepare_data(config)
     bert = config.model_config(len(data.tokenizer), data.tokenizer.pad_token_id)
     albert = AlbertConfig(**{f.name: getattr(bert, f.name) for f in fields(BertConfig)}, embedding_size=embedding_size)
@@ -263,6 +262,6 @@ def pretrain_albert(config, embedding_size: int = 32, *, embedding_cls: type[nn.
 
     held_out = validation_batches(data.validation, data.tokenizer, config, mask_tokens)
     stream = MaskedBatches(data.train, data.tokenizer, mask_tokens, config)
-    history = train(model, stream, loss_fn, train_config(config, progress), device=runtime.pick_device(config.device),
+    history = train(model, stream, loss_fn, replace(config.train, progress=progress), device=runtime.pick_device(config.device),
                     evaluate=lambda m: evaluate_loss(m, held_out, loss_fn))
     return model.eval(), history

@@ -164,7 +164,7 @@ def run(config: ComparisonConfig) -> dict:
         mlm_model = ElectraForMaskedLM(discriminator)
         runtime.set_seed(seed)
         pair = ElectraPair(generator, discriminator)
-        stream = lambda seed=seed: MaskedBatches(data.train, tokenizer, mask_tokens, replace(pretrain, seed=seed))
+        stream = lambda seed=seed: MaskedBatches(data.train, tokenizer, mask_tokens, pretrain.with_changes(seed=seed))
         mlm_run = _train_for(mlm_model, mlm_loss, stream(), config.seconds, config.learning_rate)
         electra_run = _train_for(pair, electra_loss, stream(), config.seconds, config.learning_rate)
         runs.append({"seed": seed, "mlm": {**mlm_run, "probe_accuracy": probe(mlm_model.electra)},
