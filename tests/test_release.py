@@ -134,8 +134,10 @@ def test_cells_match_the_registry(assignment):
         else:
             assert answers.count(item.name) == 1, f"{item.name}: expected one answer cell, found {answers.count(item.name)}"
             assert item_tests, f"{item.name}: no test cell"
-            hidden = f"test_{item.name}_hidden"
-            assert hidden in tests, f"{item.name}: no hidden test cell {hidden}"
-            source = course_lib.cells_by_id(notebook)[hidden].source
-            assert "### BEGIN HIDDEN TESTS" in source and "### END HIDDEN TESTS" in source, \
-                f"{hidden} has no hidden-test region"
+            # the visible cell is test_<item>; the hidden ones test_<item>_hidden or test_<item>_<property>
+            hidden = [t for t in item_tests if t != f"test_{item.name}"]
+            assert hidden, f"{item.name}: no hidden test cell (test_{item.name}_hidden or test_{item.name}_<property>)"
+            for cell_id in hidden:
+                source = course_lib.cells_by_id(notebook)[cell_id].source
+                assert "### BEGIN HIDDEN TESTS" in source and "### END HIDDEN TESTS" in source, \
+                    f"{cell_id} has no hidden-test region"

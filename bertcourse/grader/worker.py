@@ -12,7 +12,13 @@ requests until the channel closes:
   with ``return_args`` the reply is ``{"result", "args"}``, the tensor arguments as the call left them;
 * ``{"op": "module", "target", "config", "state", "args", "substitute"}`` builds the
   student's ``nn.Module`` from a ``BertConfig``, loads the checker's parameters and
-  runs ``forward`` in eval mode under ``no_grad``.
+  runs ``forward`` in eval mode under ``no_grad``. With ``"init"`` (a list of arguments)
+  instead of ``"config"`` the module is built from those arguments, where
+  ``{"$module": {"reference", "config", "state"}}`` stands for a reference module (e.g. a
+  ``BertLayer``) with the checker's weights; ``"state"`` may then be omitted;
+  ``"reload"`` (``{index: state}``) loads new weights into such an argument after the
+  student's module is built (a module that copied it instead of keeping it shows);
+  ``"count_parameters"`` returns ``{"output", "num_parameters"}``.
 
 Results go back through :mod:`bertcourse.grader.codec` (plain data and arrays only).
 Nothing here is trusted: the checker compares every result with a reference it
@@ -77,7 +83,26 @@ def _argument(namespace, value):
             return torch.Generator().manual_seed(int(item))
         if key == "$random":
             return random.Random(int(item))
+        if key == "$module":  # a trusted reference module with the checker's weights
+            from bertcourse.models.bert import BertConfig
+
+            module = _load(item["reference"])(BertConfig(**item["config"]))
+            _load_state(module, item["state"])
+            return module.eval()
     return value
+
+
+def _load_state(module, state: dict) -> None:
+    """Copy ``state`` (name -> array) into ``module``'s parameters, whose names must be exactly those."""
+    import torch
+
+    own = dict(module.named_parameters())
+    missing, extra = sorted(set(state) - set(own)), sorted(set(own) - set(state))
+    if missing or extra:
+        raise KeyError(f"parameter names differ from the reference: missing {missing}, extra {extra}")
+    with torch.no_grad():
+        for key, array in state.items():
+            own[key].copy_(torch.as_tensor(array))
 
 
 def _module_call(namespace, request):
@@ -93,19 +118,22 @@ def _module_call(namespace, request):
             namespace[name] = _load(reference)
         stack.callback(namespace.update, saved)
         torch.manual_seed(0)
-        module = namespace[request["target"]](BertConfig(**request["config"]))
-        own = dict(module.named_parameters())
-        state = request["state"]
-        missing, extra = sorted(set(state) - set(own)), sorted(set(own) - set(state))
-        if missing or extra:
-            raise KeyError(f"parameter names differ from the reference: missing {missing}, extra {extra}")
-        with torch.no_grad():
-            for key, array in state.items():
-                own[key].copy_(torch.as_tensor(array))
+        if "init" in request:
+            init = [_argument(namespace, a) for a in request["init"]]
+            module = namespace[request["target"]](*init)
+        else:
+            module = namespace[request["target"]](BertConfig(**request["config"]))
+        if request.get("state") is not None:
+            _load_state(module, request["state"])
+        for index, state in (request.get("reload") or {}).items():
+            _load_state(init[int(index)], state)
         module.eval()
         args = [torch.as_tensor(a) if type(a).__name__ == "ndarray" else a for a in request.get("args", [])]
         with torch.no_grad():
-            return module(*args)
+            output = module(*args)
+        if request.get("count_parameters"):
+            return {"output": output, "num_parameters": sum(p.numel() for p in module.parameters())}
+        return output
 
 
 def call(namespace: dict, request: dict):
