@@ -121,7 +121,8 @@ def _recheck(path: Path, assignment: str, sandbox, settings, borrowed: set[str])
     graded = {item_of(c.metadata.get("nbgrader", {}).get("grade_id", ""), names) for c in notebook.cells
               if c.metadata.get("nbgrader", {}).get("grade")}
     checks = recheck_lib.recheck(notebook, [n for n in names if n in graded], sandbox,
-                                 timeout=settings.recheck_timeout, cell_timeout=settings.cell_timeout)
+                                 timeout=settings.recheck_timeout, cell_timeout=settings.cell_timeout or 300,
+                                 cell_timeouts=settings.cell_timeouts)
     return [recheck_lib.ItemCheck(c.item, False, f"the answer {scan.BORROWED}")
             if c.item in borrowed else c for c in checks]
 

@@ -42,6 +42,7 @@ class Report:
     db_url: str
     seconds: float = 0.0
     sandbox: list[str] = field(default_factory=list)
+    limits: str = ""
     students: dict[str, dict] = field(default_factory=dict)
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
@@ -61,6 +62,7 @@ class Report:
                  f"{len(self.students)} submissions, {self.jobs} job(s), {self.seconds:.0f} s, "
                  f"gradebook {_redact(self.db_url)}", ""]
         lines += [f"- sandbox: {line}" for line in (self.sandbox or ["full (bwrap, prlimit, separate uid)"])]
+        lines += [f"- time limits: {self.limits}"] if self.limits else []
         if self.lost or self.duplicated:
             lines += ["", f"**LOST: {self.lost}  DUPLICATED: {self.duplicated}**"]
         for student, result in sorted(self.students.items()):
@@ -78,6 +80,14 @@ class Report:
         return "\n".join(lines) + "\n"
 
 
+def _limits_line(settings: GradingSettings) -> str:
+    if not settings.cell_timeouts:
+        return f"{settings.cell_timeout} s per cell, {settings.notebook_timeout} s per notebook (as given)"
+    return (f"per cell {settings.timeout_factor:g}x the reference's measured time, at least "
+            f"{settings.min_cell_timeout} s ({min(settings.cell_timeouts.values())}-"
+            f"{max(settings.cell_timeouts.values())} s); {settings.notebook_timeout} s per notebook")
+
+
 def _redact(url: str) -> str:
     """The gradebook URL without its password."""
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url or "")
@@ -93,11 +103,13 @@ def grade(course: Path, assignment: str, *, jobs: int = 1, db_url: str | None = 
           settings: GradingSettings | None = None, students: list[str] | None = None,
           feedback: bool = True, report_dir: Path | None = None) -> Report:
     """Grade every submission of ``assignment`` in ``course`` (or only ``students``); write the report."""
+    from .settings import resolve
+
     course = Path(course).resolve()
-    settings = settings or GradingSettings()
     db_url = db_url or default_db_url(course)
-    capabilities = _check(assignment, jobs, db_url, settings)
-    report = Report(assignment, jobs, db_url, sandbox=list(capabilities.problems))
+    capabilities = _check(assignment, jobs, db_url, settings or GradingSettings())
+    settings = resolve(settings or GradingSettings(), course, assignment)
+    report = Report(assignment, jobs, db_url, sandbox=list(capabilities.problems), limits=_limits_line(settings))
     report_dir = report_dir or course / "grading_reports" / assignment
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix=f"bertcourse-grade-{assignment}-"))

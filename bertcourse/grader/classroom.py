@@ -8,6 +8,7 @@ with the reference answers, with per-cell replacements.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import nbformat
 
 from ..registry import item_of
+from . import timing
 
 REPO = Path(__file__).resolve().parents[2]
 MARKER = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
@@ -52,6 +54,11 @@ def make_course(folder: Path, assignment: str, items: list[str] | None = None, d
     if items:
         source = trimmed(source, items)
     nbformat.write(source, str(course / "solutions" / assignment / f"{assignment}.ipynb"))
+    times = timing.load(REPO, assignment)
+    if times is not None:  # the measured cell times of the cells kept: grading derives its limits from them
+        kept = {_meta(c).get("grade_id") for c in source.cells}
+        timing.times_path(course, assignment).write_text(
+            json.dumps({k: v for k, v in times.items() if k in kept}, indent=1) + "\n")
     config = _config(course, db_url, course / "submitted", GradingSettings())
     result = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config).generate_assignment(assignment)
     if not result.get("success"):
