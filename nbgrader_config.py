@@ -16,11 +16,11 @@ c.CourseDirectory.db_url = os.environ.get(
     "BERTCOURSE_GRADEBOOK_URL", "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db")
 )
 # Nothing but the notebook (and its data) goes into a release or a submission.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
+# cell_times.json: the source notebook's measured cell times, from which grading derives its time limits.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*", "cell_times.json"]
 
 # Grading runs the whole notebook: each cell may take a while under the ci profile, never forever.
 c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
-c.Execute.allow_errors = True
 # Students may delete a test cell by accident (or on purpose): put it back and grade it.
 c.OverwriteCells.add_missing_cells = True
