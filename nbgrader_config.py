@@ -24,3 +24,9 @@ c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
 # Students may delete a test cell by accident (or on purpose): put it back and grade it.
 c.OverwriteCells.add_missing_cells = True
+
+# Late work: 10% of the score per started day after the due date, at most 50% (bertcourse/grader/late.py).
+# Set the due date with `nbgrader db assignment add <assignment> --duedate="2025-03-01 23:59:00 UTC"`.
+c.AssignLatePenalties.plugin_class = "bertcourse.grader.late.PerDayPenalty"
+c.PerDayPenalty.per_day = 0.1
+c.PerDayPenalty.cap = 0.5

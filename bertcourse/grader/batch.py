@@ -16,15 +16,18 @@ import os
 import queue
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import intake as intake_lib
+from . import ledger
 from .sandbox import SLOTS_PER_BATCH, kill_leftovers, probe, reserved_slots
 from .settings import GradingSettings
 
@@ -69,7 +72,8 @@ class Report:
             total = sum(v or 0 for v in result.get("scores", {}).values())
             review = any(result.get(key) for key in ("problems", "lowered", "mismatches", "flags", "error",
                                                       "leftovers"))
-            lines += ["", f"## {student}: {total:g} points{'  (REVIEW)' if review else ''}"]
+            elsewhere = "  (graded by another grader)" if result.get("graded_elsewhere") else ""
+            lines += ["", f"## {student}: {total:g} points{'  (REVIEW)' if review else ''}{elsewhere}"]
             lines += [f"- intake: {p}" for p in result.get("problems", [])]
             lines += [f"- lowered by the re-check: {m}" for m in result.get("mismatches", []) if "failed" in m]
             lines += [f"- mismatch: {m}" for m in result.get("mismatches", []) if "failed" not in m]
@@ -101,35 +105,49 @@ def default_db_url(course: Path) -> str:
 
 def grade(course: Path, assignment: str, *, jobs: int = 1, db_url: str | None = None,
           settings: GradingSettings | None = None, students: list[str] | None = None,
-          feedback: bool = True, report_dir: Path | None = None) -> Report:
-    """Grade every submission of ``assignment`` in ``course`` (or only ``students``); write the report."""
+          feedback: bool = True, report_dir: Path | None = None, shared: bool | None = None,
+          lease: float = 120.0, regrade: bool = False) -> Report:
+    """Grade every submission of ``assignment`` in ``course`` (or only ``students``); write the report.
+
+    ``shared`` (default: the gradebook is PostgreSQL): take students from the gradebook's work
+    queue (:mod:`bertcourse.grader.ledger`), so that graders on several machines, each with the
+    same ``submitted/``, share the class; a claim not renewed for ``lease`` seconds (its machine
+    died) is graded by another. The report then covers what this grader graded, and the audit
+    the whole class once every shard is done. A shared queue grades a student again only when
+    the hand-in changed, or for ``regrade`` (give it to the first grader only: it resets the queue).
+    """
     from .settings import resolve
 
     course = Path(course).resolve()
     db_url = db_url or default_db_url(course)
     capabilities = _check(assignment, jobs, db_url, settings or GradingSettings())
     settings = resolve(settings or GradingSettings(), course, assignment)
+    shared = db_url.startswith("postgresql") if shared is None else shared
     report = Report(assignment, jobs, db_url, sandbox=list(capabilities.problems), limits=_limits_line(settings))
     report_dir = report_dir or course / "grading_reports" / assignment
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix=f"bertcourse-grade-{assignment}-"))
     try:
         intakes = intake_lib.stage(course, assignment, work / "staged", students)
-        for entry in intakes:
-            report.students[entry.student] = {"student": entry.student, "problems": list(entry.problems)}
-            if not entry.gradable:
-                intake_lib.record_zero(db_url, assignment, entry.student)
-        _grade_all(course, assignment, [e for e in intakes if e.gradable], jobs, db_url, settings, work, report,
-                   capabilities)
+        if shared:
+            ledger.enqueue(db_url, assignment, {e.student: ledger.fingerprint(
+                course / "submitted" / e.student / assignment) for e in intakes}, reset=regrade)
+        _grade_all(course, assignment, intakes, jobs, db_url, settings, work, report, capabilities,
+                   shared, lease)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    _audit(db_url, assignment, [e.student for e in intakes], report)
+    graded = sorted(report.students)
+    everyone = sorted(ledger.rows(db_url, assignment)) if shared else [e.student for e in intakes]
+    _audit(db_url, assignment, everyone, report)
     report_dir.mkdir(parents=True, exist_ok=True)
     if feedback:
         from . import feedback as feedback_lib
+        from . import lms
 
-        feedback_lib.generate(course, assignment, db_url)
+        feedback_lib.generate(course, assignment, db_url, students=graded)
         feedback_lib.export_csv(course, report_dir / "grades.csv", db_url)
+        lms.export(db_url, report_dir)
+        lms.zip_feedback(course, assignment, report_dir / "feedback", graded)
     report.seconds = time.monotonic() - started
     (report_dir / "report.json").write_text(json.dumps(report.to_json(), indent=1, default=str))
     (report_dir / "report.md").write_text(report.markdown())
@@ -159,12 +177,16 @@ def _check(assignment: str, jobs: int, db_url: str, settings: GradingSettings):
 
 
 def _grade_all(course: Path, assignment: str, intakes: list, jobs: int, db_url: str,
-               settings: GradingSettings, work: Path, report: Report, capabilities) -> None:
+               settings: GradingSettings, work: Path, report: Report, capabilities, shared: bool,
+               lease: float) -> None:
     """Each student in its own grading process, ``jobs`` at a time, each slot's kernels as their own uid."""
     slots: queue.Queue = queue.Queue()
     limit = settings.notebook_timeout + settings.recheck_timeout + 300
+    by_name = {entry.student: entry for entry in intakes}
 
     def run(entry: intake_lib.Intake) -> dict:
+        if not entry.gradable:
+            return _not_gradable(db_url, assignment, entry)
         slot = slots.get()
         try:
             spec = {"course": str(course), "assignment": assignment, "student": entry.student, "slot": slot,
@@ -172,18 +194,97 @@ def _grade_all(course: Path, assignment: str, intakes: list, jobs: int, db_url: 
                     "result": str(work / f"{entry.student}.result.json")}
             result = _grade_process(course, spec, work / f"{entry.student}.spec.json", limit)
             result["leftovers"] = kill_leftovers(slot) if capabilities.drops_uid else []
-            return result
         finally:
             slots.put(slot)
+        result["problems"] = list(entry.problems) + list(result.get("problems", []))
+        if not result.get("autograde_ok", False) and not result.get("error"):
+            result["error"] = "nbgrader autograde failed:\n" + result.get("log", "")[-3000:]
+        return result
 
     with reserved_slots() as first, ThreadPoolExecutor(max_workers=jobs) as pool:
         for slot in range(first, first + jobs):
             slots.put(slot)
-        for entry, result in zip(intakes, pool.map(run, intakes)):
-            result["problems"] = report.students[entry.student]["problems"] + list(result.get("problems", []))
-            if not result.get("autograde_ok", False) and not result.get("error"):
-                result["error"] = "nbgrader autograde failed:\n" + result.get("log", "")[-3000:]
-            report.students[entry.student] = result
+        if not shared:
+            for entry, result in zip(intakes, pool.map(run, intakes)):
+                report.students[entry.student] = result
+            return
+        claims = _Claims(db_url, assignment, lease)
+        try:
+            for student, result in _shard(pool, claims, by_name, run, jobs):
+                report.students[student] = result
+        finally:
+            claims.stop()
+
+
+class _Claims:
+    """This grader's claims on the work queue, kept alive by a heartbeat thread."""
+
+    def __init__(self, db_url: str, assignment: str, lease: float):
+        self.db_url, self.assignment, self.lease = db_url, assignment, lease
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.held: set[str] = set()
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        threading.Thread(target=self._beat, daemon=True).start()
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(max(self.lease / 4, 0.5)):
+            with self.lock:
+                held = sorted(self.held)
+            ledger.heartbeat(self.db_url, self.assignment, held, self.worker)
+
+    def next(self) -> str | None:
+        student = ledger.claim(self.db_url, self.assignment, self.worker, self.lease)
+        if student is not None:
+            with self.lock:
+                self.held.add(student)
+        return student
+
+    def finish(self, student: str) -> bool:
+        with self.lock:
+            self.held.discard(student)
+        return ledger.done(self.db_url, self.assignment, student, self.worker)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def _shard(pool, claims: _Claims, by_name: dict, run, jobs: int, poll: float = 2.0):
+    """Claim, grade, mark done, until the queue has nothing left to claim and no claim is outstanding."""
+    def one() -> list[tuple[str, dict]]:
+        graded = []
+        while True:
+            student = claims.next()
+            if student is None:
+                if not ledger.unfinished(claims.db_url, claims.assignment):
+                    return graded
+                time.sleep(poll)  # others' claims: wait until they are done or their lease runs out
+                continue
+            entry = by_name.get(student)
+            if entry is None:
+                result = {"student": student, "problems": [], "error": f"{student} has a hand-in in the shared "
+                          "gradebook's queue but none in this grader's submitted/ folder"}
+            else:
+                result = run(entry)
+            if not claims.finish(student):
+                result.setdefault("problems", []).append("the claim ran out while grading (another grader took "
+                                                         "over); this grading may be repeated")
+            graded.append((student, result))
+
+    for future in [pool.submit(one) for _ in range(jobs)]:
+        yield from future.result()
+
+
+def _not_gradable(db_url: str, assignment: str, entry) -> dict:
+    """Nothing gradable handed in: keep an earlier grade if there is one, else record zeros; say which."""
+    earlier = intake_lib.earlier_score(db_url, assignment, entry.student)
+    problems = list(entry.problems)
+    if earlier is None:
+        intake_lib.record_zero(db_url, assignment, entry.student)
+    else:
+        problems.append(f"KEPT THE EARLIER GRADE ({earlier:g} points): the new hand-in cannot be graded, so the "
+                        "grade of the previous hand-in stands; ask the student for a readable notebook")
+    return {"student": entry.student, "problems": problems, "kept_earlier": earlier is not None}
 
 
 def _grade_process(course: Path, spec: dict, spec_path: Path, limit: float) -> dict:
@@ -203,18 +304,24 @@ def _grade_process(course: Path, spec: dict, spec_path: Path, limit: float) -> d
 
 
 def _audit(db_url: str, assignment: str, students: list[str], report: Report) -> None:
-    """Nothing lost, nothing twice: every student handed in has exactly one submission; record its scores."""
+    """Nothing lost, nothing twice: every student handed in has exactly one submission; record its scores.
+
+    With a shared work queue, a student whose row is not done, or was completed more than once, counts too.
+    """
     from nbgrader.api import Gradebook
 
+    queue_rows = ledger.rows(db_url, assignment)
     with Gradebook(db_url) as gb:
         submissions: dict[str, list] = {}
         for submission in gb.find_assignment(assignment).submissions:  # one query for the whole class
             submissions.setdefault(submission.student_id, []).append(submission)
         for student in students:
             rows = submissions.get(student, [])
-            if not rows:
+            queued = queue_rows.get(student)
+            if not rows or (queued is not None and queued["state"] != "done"):
                 report.lost.append(student)
-            elif len(rows) > 1:
+            elif len(rows) > 1 or (queued is not None and queued["completions"] > 1):
                 report.duplicated.append(student)
             notebooks = rows[0].notebooks if rows else []
-            report.students[student]["scores"] = {f"{nb.name}/{g.name}": g.score for nb in notebooks for g in nb.grades}
+            entry = report.students.setdefault(student, {"student": student, "graded_elsewhere": True})
+            entry["scores"] = {f"{nb.name}/{g.name}": g.score for nb in notebooks for g in nb.grades}

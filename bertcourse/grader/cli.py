@@ -23,6 +23,10 @@ def add_parser(commands) -> None:
     parser.add_argument("--measure", action="store_true",
                         help="run the source notebook and record its cell times (solutions/<a>/cell_times.json)")
     parser.add_argument("--no-feedback", action="store_true")
+    parser.add_argument("--lease", type=float, default=120.0,
+                        help="with PostgreSQL: seconds after which a silent grader's claim is taken over")
+    parser.add_argument("--regrade", action="store_true",
+                        help="with PostgreSQL: grade every student again (on the first machine only)")
     parser.add_argument("--allow-unsandboxed", action="store_true",
                         help="grade without bwrap where it cannot run (trusted submissions only)")
     parser.add_argument("--bench", type=int, metavar="N", default=0,
@@ -53,7 +57,8 @@ def run(args) -> int:
         return 0 if bench.agrees(results) else 1
     try:
         report = grade(args.course, args.assignment, jobs=args.jobs, db_url=args.db, settings=settings,
-                       students=args.student, feedback=not args.no_feedback)
+                       students=args.student, feedback=not args.no_feedback, lease=args.lease,
+                       regrade=args.regrade)
     except GradingError as error:
         print(f"grade: {error}", file=sys.stderr)
         return 2

@@ -62,8 +62,24 @@ def resolve(settings: GradingSettings, course, assignment: str) -> GradingSettin
                    notebook_timeout=settings.notebook_timeout or derived.notebook)
 
 
+def venv_on_path() -> None:
+    """nbgrader runs ``alembic`` (its gradebook migrations) by name: put this interpreter's bin/ on PATH.
+
+    Without it, ``python -m bertcourse grade`` run with the venv's python but without the venv
+    activated died in nbgrader's raw ``FileNotFoundError: 'alembic'``.
+    """
+    import os
+    import sys
+    from pathlib import Path
+
+    folder = str(Path(sys.executable).parent)
+    if folder not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = folder + os.pathsep + os.environ.get("PATH", "")
+
+
 def apply(config, settings: GradingSettings, db_url: str | None = None) -> None:
     """Add the grading settings to a traitlets ``Config`` loaded from the course's nbgrader_config.py."""
+    venv_on_path()
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
                                         SaveAutoGrades)
