@@ -49,6 +49,7 @@ class Report:
     students: dict[str, dict] = field(default_factory=dict)
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
+    similar: list[dict] = field(default_factory=list)  # copy-detection flags: item, students, score, line, diff
 
     def scores(self) -> dict[str, dict[str, float | None]]:
         """student -> {"<notebook>/<test cell>": score} as the gradebook holds them after the batch."""
@@ -71,16 +72,23 @@ class Report:
         for student, result in sorted(self.students.items()):
             total = sum(v or 0 for v in result.get("scores", {}).values())
             review = any(result.get(key) for key in ("problems", "lowered", "mismatches", "flags", "error",
-                                                      "leftovers"))
+                                                      "leftovers")) or any(student in f["students"]
+                                                                           for f in self.similar)
             elsewhere = "  (graded by another grader)" if result.get("graded_elsewhere") else ""
             lines += ["", f"## {student}: {total:g} points{'  (REVIEW)' if review else ''}{elsewhere}"]
             lines += [f"- intake: {p}" for p in result.get("problems", [])]
             lines += [f"- lowered by the re-check: {m}" for m in result.get("mismatches", []) if "failed" in m]
             lines += [f"- mismatch: {m}" for m in result.get("mismatches", []) if "failed" not in m]
             lines += [f"- suspicious code: {f}" for f in result.get("flags", [])]
+            lines += [f"- similar answer (review; score unchanged): {f['line']}" for f in self.similar
+                      if student in f["students"]]
             lines += [f"- killed after grading (still running): {p}" for p in result.get("leftovers", [])]
             if result.get("error"):
                 lines += ["- grading failed:", "```", result["error"][-1500:], "```"]
+        if self.similar:
+            lines += ["", "## Similar answers (flags for a person to review; no score was changed)"]
+            for flag in self.similar:
+                lines += ["", f"### {flag['line']}", "", "```", flag["diff"], "```"]
         return "\n".join(lines) + "\n"
 
 
@@ -139,6 +147,7 @@ def grade(course: Path, assignment: str, *, jobs: int = 1, db_url: str | None = 
     graded = sorted(report.students)
     everyone = sorted(ledger.rows(db_url, assignment)) if shared else [e.student for e in intakes]
     _audit(db_url, assignment, everyone, report)
+    report.similar = _similar(course, assignment, everyone)
     report_dir.mkdir(parents=True, exist_ok=True)
     if feedback:
         from . import feedback as feedback_lib
@@ -152,6 +161,35 @@ def grade(course: Path, assignment: str, *, jobs: int = 1, db_url: str | None = 
     (report_dir / "report.json").write_text(json.dumps(report.to_json(), indent=1, default=str))
     (report_dir / "report.md").write_text(report.markdown())
     return report
+
+
+def _similar(course: Path, assignment: str, students: list[str]) -> list[dict]:
+    """Copy-detection flags over the class's hand-ins (:mod:`bertcourse.grader.similarity`)."""
+    import inspect
+
+    import nbformat
+
+    from .. import registry
+    from . import similarity
+
+    try:
+        references = {i.name: inspect.getsource(i.load_reference())
+                      for i in registry.items(assignment, with_reference=True)}
+    except ValueError:
+        return []
+    answers: dict[str, dict[str, str]] = {}
+    for student in students:
+        for path in sorted((course / "submitted" / student / assignment).glob("*.ipynb")):
+            try:
+                notebook = nbformat.read(str(path), as_version=4)
+            except Exception:  # noqa: BLE001 - unreadable: the intake reports it
+                continue
+            for cell in notebook.cells:
+                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+                if cell.cell_type == "code" and grade_id in references:
+                    answers.setdefault(student, {})[grade_id] = cell.source
+    return [{"item": f.item, "students": list(f.students), "score": round(f.score, 3), "line": f.line(),
+             "diff": f.diff} for f in similarity.flags(answers, references)]
 
 
 def _check(assignment: str, jobs: int, db_url: str, settings: GradingSettings):
