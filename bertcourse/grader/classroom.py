@@ -9,17 +9,16 @@ with the reference answers, with per-cell replacements.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
 import nbformat
 
+from ..authoring import strip_markers
 from ..registry import item_of
 from . import timing
 
 REPO = Path(__file__).resolve().parents[2]
-MARKER = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
 
 
 def _meta(cell) -> dict:
@@ -81,7 +80,7 @@ def submission(course: Path, assignment: str, replace: dict[str, str] | None = N
     for cell in notebook.cells:
         grade_id = _meta(cell).get("grade_id")
         if answered and _meta(cell).get("solution") and grade_id in answers:
-            cell.source = "\n".join(l for l in answers[grade_id].splitlines() if not MARKER.match(l))
+            cell.source = strip_markers(answers[grade_id])
         if replace and grade_id in replace:
             cell.source = replace[grade_id]
     return notebook

@@ -30,12 +30,19 @@ import tokenize
 from dataclasses import dataclass
 from itertools import combinations
 
+from ..authoring import strip_markers
+
 REFERENCE_THRESHOLD = 0.90
 PAIR_THRESHOLD = 0.90
-MARKER = re.compile(r"^\s*(### (BEGIN|END) (SOLUTION|HIDDEN TESTS)|# YOUR CODE HERE)\s*$", re.M)
+YOUR_CODE = re.compile(r"^\s*# YOUR CODE HERE\s*$", re.M)
 KEEP = set(keyword.kwlist) | set(dir(builtins))
 SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING,
         tokenize.ENDMARKER}
+
+
+def _plain(source: str) -> str:
+    """The answer without nbgrader's markers and the release's ``# YOUR CODE HERE``."""
+    return YOUR_CODE.sub("", strip_markers(source))
 
 
 def _without_docstrings(source: str) -> str:
@@ -55,7 +62,7 @@ def _without_docstrings(source: str) -> str:
 
 def normalise(source: str) -> list[str]:
     """The answer's token stream with names, strings, comments and docstrings stripped."""
-    source = _without_docstrings(MARKER.sub("", source))
+    source = _without_docstrings(_plain(source))
     tokens = []
     try:
         for token in tokenize.generate_tokens(io.StringIO(source).readline):
@@ -83,7 +90,7 @@ def similarity(a: str | list[str], b: str | list[str]) -> float:
 
 def side_by_side(left: str, right: str, width: int = 60, titles: tuple[str, str] = ("", "")) -> str:
     """Two sources in columns, ``|`` where a line differs, ``<``/``>`` where one side has a line the other lacks."""
-    a, b = MARKER.sub("", left).strip("\n").splitlines(), MARKER.sub("", right).strip("\n").splitlines()
+    a, b = _plain(left).strip("\n").splitlines(), _plain(right).strip("\n").splitlines()
     rows = [f"{titles[0][:width]:<{width}}   {titles[1][:width]}"] if any(titles) else []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         for k in range(max(i2 - i1, j2 - j1)):
