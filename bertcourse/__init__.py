@@ -1,16 +1,21 @@
 """bertcourse: the support package of the course "BERT, built from scratch".
 
-Modules mirror the chapters, so a later chapter (or a student whose earlier
-notebook is unfinished) can import the reference version of anything built
-before it:
+Subpackages and modules by concept, so a later chapter (or a student whose
+earlier notebook is unfinished) can import the reference version of anything
+built before it:
 
-- ``runtime``: device, seed, profile (``BERTCOURSE_PROFILE``) and autocast.
+- ``models``: the reference BERT (``bert``), its pre-training heads (``heads``),
+  the transformers state-dict maps (``convert``) and cheap dropout (``dropout``).
+- ``pretraining``: Chapter 2: masking, sentence pairs, objectives, the data pipeline, the run.
+- ``training``: the model-agnostic loop, learning-rate schedules, mixed precision.
 - ``data``: the Moby Dick, State of the Union and SpamAssassin corpora.
-- ``hub``: the MiniLM tokenizer and weights, offline.
 - ``tokenization``: WordPiece and input framing (Chapter 1).
-- ``model``: the reference BERT (Chapter 1).
-- ``train`` and ``viz``: the training loop and the figures.
-- ``grading`` and ``registry``: what the graded notebooks' tests use.
+- ``runtime``: device, seed, profile (``BERTCOURSE_PROFILE``), autocast, eval mode.
+- ``hub``: the MiniLM tokenizer and weights, offline.
+- ``viz``: the figures.
+- ``registry``: the graded items; ``authoring``: answer cells synced from the references.
+- ``grading``: helpers the graded notebooks' tests call; ``grader``: the instructor's grading pipeline.
+- ``bench``: the benchmarks behind the book's Performance page.
 
 Importing the package has no side effects: call ``runtime.set_seed`` and
 ``viz.set_style`` yourself.

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from torch import nn
 
-from .model import BertConfig, BertModel, load_transformers_weights
+from .models.bert import BertConfig, BertModel
+from .models.convert import load_transformers_weights
 
 MINILM = "minilm"
 
@@ -80,7 +81,7 @@ def load_transformers_model(name_or_path: str | os.PathLike = MINILM):
 
 
 def load_bert(name_or_path: str | os.PathLike = MINILM, **component_classes: type[nn.Module]) -> BertModel:
-    """The checkpoint as the course's :class:`~bertcourse.model.BertModel`, in eval mode.
+    """The checkpoint as the course's :class:`~bertcourse.models.bert.BertModel`, in eval mode.
 
     ``component_classes`` (``embeddings_cls=``, ``layer_cls=``) put a student's
     classes in place of the reference ones before the weights are copied in.

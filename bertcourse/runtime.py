@@ -1,11 +1,13 @@
-"""Where and how a training cell runs: device, seed, profile and mixed precision.
+"""Where and how a training cell runs: device, seed, profile, mixed precision, eval mode.
 
 Every training cell in the book and the notebooks asks this module three things:
 which device to use (:func:`pick_device`), how big to make the run
 (:func:`profile`, from ``BERTCOURSE_PROFILE``) and which autocast context to
-train under (:func:`autocast`). The answers are detected, never assumed: CPU
-bf16 autocast is only a speed-up on CPUs with bf16 matrix instructions (AMX or
-AVX512-BF16); elsewhere it is emulated and can be 100x slower than fp32.
+train under (:func:`autocast`, from :mod:`bertcourse.training.precision`). The
+answers are detected, never assumed: CPU bf16 autocast is only a speed-up on
+CPUs with bf16 matrix instructions (AMX or AVX512-BF16); elsewhere it is
+emulated and can be 100x slower than fp32. :func:`to_device` moves a batch and
+:func:`eval_mode` runs a block in eval mode and restores the mode it found.
 """
 
 from __future__ import annotations
@@ -13,10 +15,15 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import Tensor, nn
+
+# Re-exported: the training cells ask the runtime for autocast; the dtype rules live in precision.
+from .training.precision import autocast, autocast_dtype, cpu_has_fast_bf16, needs_grad_scaler  # noqa: F401
 
 PROFILE_ENV = "BERTCOURSE_PROFILE"
 PROFILES = ("ci", "cpu", "gpu")
@@ -68,39 +75,25 @@ def set_seed(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU has native bf16 matrix instructions (AMX tiles or AVX512-BF16)."""
-    cpu = getattr(torch, "cpu", None)
-    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+def to_device(batch, device: torch.device | str):
+    """``batch`` with every tensor in it (nested dicts, lists and tuples too) moved to ``device``."""
+    if isinstance(batch, Tensor):
+        return batch.to(device)
+    if isinstance(batch, Mapping):
+        return {key: to_device(value, device) for key, value in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # a NamedTuple
+        return type(batch)(*(to_device(value, device) for value in batch))
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(value, device) for value in batch)
+    return batch
 
 
-def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
-    """The dtype mixed precision should use on ``device``, or None where it does not help.
-
-    CUDA: bf16 where the GPU supports it (Ampere and newer), else fp16.
-    CPU: bf16 only where :func:`cpu_has_fast_bf16` is true. MPS: none.
-    """
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_has_fast_bf16():
-        return torch.bfloat16
-    return None
-
-
-def autocast(device: torch.device | str, dtype: torch.dtype | None | str = "auto"):
-    """An autocast context for ``device``; ``dtype="auto"`` asks :func:`autocast_dtype`.
-
-    Pass ``dtype=None`` to force full precision, or a dtype to force that one.
-    """
-    device = torch.device(device)
-    chosen = autocast_dtype(device) if isinstance(dtype, str) and dtype == "auto" else dtype
-    if chosen is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=chosen)
-
-
-def needs_grad_scaler(device: torch.device | str, dtype: torch.dtype | None) -> bool:
-    """fp16 on CUDA underflows small gradients, so it needs loss scaling; bf16 does not."""
-    return torch.device(device).type == "cuda" and dtype == torch.float16
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run the block with ``model`` in eval mode, then restore the mode it was in (even on an error)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)

@@ -4,7 +4,7 @@ Every function draws into matplotlib and returns what it drew (an ``Axes`` or
 a ``Figure``); none calls ``plt.show`` or prints. Importing this module changes
 no global state: call :func:`set_style` once to get the course's look.
 
-Shape letters as in :mod:`bertcourse.model`: T sequence length, nh heads.
+Shape letters as in :mod:`bertcourse.models.bert`: T sequence length, nh heads.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 PALETTE = "colorblind"
 #: The colour map of attention heatmaps (light = little weight, dark = much).
 ATTENTION_CMAP = "Blues"
-#: Parts of :func:`bertcourse.model.parameter_counts` drawn by :func:`plot_parameter_shares`.
+#: Parts of :func:`bertcourse.models.bert.parameter_counts` drawn by :func:`plot_parameter_shares`.
 PARAMETER_PARTS = ("embeddings", "encoder", "pooler")
 
 
@@ -125,7 +125,7 @@ def plot_history(history, keys: Sequence[str] = ("loss",), ax=None):
 
     Args:
         history: anything with ``records``, a list of dicts
-            ``{"step": int, "split": str, key: float, ...}`` (:class:`bertcourse.train.History`).
+            ``{"step": int, "split": str, key: float, ...}`` (:class:`bertcourse.training.loop.History`).
         keys: the logged values to draw; each needs at least one record.
         ax: the Axes to draw into; a new figure when None.
 

@@ -13,7 +13,7 @@ import pytest
 
 from bertcourse import diagnose
 from bertcourse.grading import GradingError
-from bertcourse.model import BertConfig
+from bertcourse.models.bert import BertConfig
 from tests import notebook_runner as runner
 from tests.mutants.ch1_architecture import VARIANTS
 
@@ -90,7 +90,7 @@ def _batch(tokenizer):
 ])
 def test_the_end_to_end_check_names_the_first_stage_that_differs(mistake, stage, words):
     from bertcourse import hub
-    from bertcourse import model as reference
+    from bertcourse.models import bert as reference
 
     variant = next(v for v in VARIANTS if v.name == mistake)
     namespace = {"__name__": "__main__"}

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.functional import scaled_dot_product_attention as aliased_sdpa
 
-import bertcourse.model
+import bertcourse.models.bert
 from bertcourse.grading import (
     GradingError,
     check_close,
@@ -194,16 +194,16 @@ def test_forbidden_catches_fused_attention_however_imported(call):
 
 def test_forbidden_allows_a_manual_implementation():
     query, key, value = _qkv()
-    with forbidden("attention", torch_functions=("scaled_dot_product",), modules=("bertcourse.model",)):
+    with forbidden("attention", torch_functions=("scaled_dot_product",), modules=("bertcourse.models.bert",)):
         context = manual_attention(query, key, value)
     check_close("context", context, F.scaled_dot_product_attention(query, key, value))
 
 
 def test_forbidden_catches_calls_into_a_forbidden_module():
     query, key, value = _qkv()
-    with pytest.raises(GradingError, match=r"calls bertcourse\.model\.scaled_dot_product_attention"):
-        with forbidden("attention", modules=("bertcourse.model",)):
-            bertcourse.model.scaled_dot_product_attention(query, key, value)
+    with pytest.raises(GradingError, match=r"calls bertcourse\.models\.bert\.scaled_dot_product_attention"):
+        with forbidden("attention", modules=("bertcourse.models.bert",)):
+            bertcourse.models.bert.scaled_dot_product_attention(query, key, value)
 
 
 def test_forbidden_catches_the_library_tokenizer(tokenizer):
@@ -218,7 +218,7 @@ def test_forbidden_catches_the_library_tokenizer(tokenizer):
 def test_forbidden_does_not_flag_other_modules():
     from bertcourse.tokenization import wordpiece_tokenize
 
-    with forbidden("model", modules=("bertcourse.model", "transformers")):
+    with forbidden("model", modules=("bertcourse.models.bert", "transformers")):
         assert wordpiece_tokenize("unwanted", {"un", "##want", "##ed"}) == ["un", "##want", "##ed"]
 
 
@@ -232,15 +232,15 @@ def test_forbidden_restores_the_profiler_and_modes(outcome):
     sys.setprofile(_dummy_profiler)
     try:
         if outcome == "clean":
-            with forbidden("x", torch_functions=("scaled_dot_product",), modules=("bertcourse.model",)):
+            with forbidden("x", torch_functions=("scaled_dot_product",), modules=("bertcourse.models.bert",)):
                 manual_attention(*_qkv())
         elif outcome == "forbidden-call":
             with pytest.raises(GradingError):
-                with forbidden("x", torch_functions=("scaled_dot_product",), modules=("bertcourse.model",)):
-                    bertcourse.model.scaled_dot_product_attention(*_qkv())
+                with forbidden("x", torch_functions=("scaled_dot_product",), modules=("bertcourse.models.bert",)):
+                    bertcourse.models.bert.scaled_dot_product_attention(*_qkv())
         else:
             with pytest.raises(KeyError, match="student bug"):
-                with forbidden("x", torch_functions=("scaled_dot_product",), modules=("bertcourse.model",)):
+                with forbidden("x", torch_functions=("scaled_dot_product",), modules=("bertcourse.models.bert",)):
                     raise KeyError("student bug")
         restored = sys.getprofile()
     finally:

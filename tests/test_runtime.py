@@ -1,8 +1,7 @@
-"""Tests of bertcourse.runtime: profile, seed, device and autocast."""
+"""Tests of bertcourse.runtime: profile, seed, device, to_device and eval_mode (autocast: tests/training/test_precision.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import random
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 import torch
 
 from bertcourse import runtime
+from bertcourse.training import precision
 
 
 def test_profile_defaults_to_cpu(monkeypatch):
@@ -71,47 +71,33 @@ def test_pick_device_order(monkeypatch):
     assert runtime.pick_device() == torch.device("cuda")
 
 
-def test_cpu_has_fast_bf16_is_detected():
-    detected = runtime.cpu_has_fast_bf16()
-    assert type(detected) is bool
-    assert detected == (bool(torch.cpu._is_amx_tile_supported()) or bool(torch.cpu._is_avx512_bf16_supported()))
+def test_runtime_re_exports_the_one_autocast():
+    assert runtime.autocast is precision.autocast
+    assert runtime.autocast_dtype is precision.autocast_dtype
 
 
-def test_autocast_none_is_a_null_context():
-    context = runtime.autocast("cpu", dtype=None)
-    assert isinstance(context, contextlib.nullcontext)
-    with context:
-        assert not torch.is_autocast_enabled("cpu")
-        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+def test_to_device_moves_nested_tensors_and_keeps_containers():
+    Pair = __import__("collections").namedtuple("Pair", "a b")
+    batch = {"x": torch.ones(2), "nested": [torch.zeros(1), (torch.ones(1), "label")], "pair": Pair(torch.ones(1), 3)}
+    moved = runtime.to_device(batch, "meta")
+    assert moved["x"].device.type == "meta"
+    assert isinstance(moved["nested"], list) and isinstance(moved["nested"][1], tuple)
+    assert moved["nested"][1][0].device.type == "meta" and moved["nested"][1][1] == "label"
+    assert isinstance(moved["pair"], Pair) and moved["pair"].a.device.type == "meta" and moved["pair"].b == 3
 
 
-def test_autocast_forced_bf16_is_real():
-    context = runtime.autocast("cpu", dtype=torch.bfloat16)
-    assert isinstance(context, torch.autocast)
-    with context:
-        assert torch.is_autocast_enabled("cpu")
-        assert torch.get_autocast_dtype("cpu") == torch.bfloat16
-        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
-    assert not torch.is_autocast_enabled("cpu")
+@pytest.mark.parametrize("training", [True, False])
+def test_eval_mode_restores_the_mode_it_found(training):
+    model = torch.nn.Sequential(torch.nn.Dropout(0.5)).train(training)
+    with runtime.eval_mode(model) as inside:
+        assert inside is model and not model.training and not model[0].training
+    assert model.training == training and model[0].training == training
 
 
-@pytest.mark.parametrize("fast", [False, True])
-def test_autocast_auto_follows_the_cpu(monkeypatch, fast):
-    monkeypatch.setattr(runtime, "cpu_has_fast_bf16", lambda: fast)
-    assert runtime.autocast_dtype("cpu") == (torch.bfloat16 if fast else None)
-    context = runtime.autocast("cpu")
-    assert isinstance(context, torch.autocast) == fast
-    assert isinstance(context, contextlib.nullcontext) == (not fast)
+def test_eval_mode_restores_the_mode_after_an_error():
+    model = torch.nn.Linear(1, 1).train()
+    with pytest.raises(RuntimeError, match="boom"):
+        with runtime.eval_mode(model):
+            raise RuntimeError("boom")
+    assert model.training
 
-
-def test_autocast_dtype_on_this_machine_matches_the_detection():
-    expected = torch.bfloat16 if runtime.cpu_has_fast_bf16() else None
-    assert runtime.autocast_dtype(torch.device("cpu")) == expected
-    assert runtime.autocast_dtype("meta") is None
-
-
-def test_grad_scaler_only_for_cuda_fp16():
-    assert runtime.needs_grad_scaler("cuda", torch.float16)
-    assert not runtime.needs_grad_scaler("cuda", torch.bfloat16)
-    assert not runtime.needs_grad_scaler("cpu", torch.float16)
-    assert not runtime.needs_grad_scaler("cuda", None)

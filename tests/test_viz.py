@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from bertcourse import viz  # noqa: E402
-from bertcourse.model import BertConfig, parameter_counts  # noqa: E402
+from bertcourse.models.bert import BertConfig, parameter_counts  # noqa: E402
 
 TOKENS = ["[CLS]", "call", "me", "is", "##hma", "##el", "[SEP]"]
 
@@ -97,7 +97,7 @@ def test_plot_history_skips_splits_without_the_key_and_fails_on_unknown_keys():
 
 
 def test_plot_history_reads_the_course_history_class():
-    train = pytest.importorskip("bertcourse.train")
+    train = pytest.importorskip("bertcourse.training.loop")
     run = train.History()
     run.log(0, "train", loss=3.0)
     run.log(1, "train", loss=2.0)

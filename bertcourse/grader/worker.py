@@ -182,7 +182,7 @@ def _module_call(namespace, request):
     import torch
 
     from bertcourse.grading import load_reference_weights
-    from bertcourse.model import BertConfig
+    from bertcourse.models.bert import BertConfig
 
     with contextlib.ExitStack() as stack:
         saved = {}
