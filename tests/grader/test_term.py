@@ -20,7 +20,7 @@ from tests.grader_support import ASSIGNMENT, ITEMS, NOTEBOOK, SETTINGS, answers,
 from tests.grader.test_origin import WALK
 
 WP, SDPA = ITEMS
-MANUAL = ("ada", f"test_{WP}_hidden", 2.5)  # the instructor's partial credit on one cell
+MANUAL = ("ada", f"test_{WP}_matches_transformers", 1.5)  # the instructor's partial credit on one cell
 LATE = "2024-06-03 11:00:00.000000 UTC"  # 47 hours after the due date: two started days, 20% off
 
 
@@ -88,7 +88,7 @@ def test_lms_csvs_hold_score_after_the_late_penalty_and_max(term):
     assert canvas[1][0] == "Points Possible" and float(canvas[1][-1]) == full
     scores = {row[3]: float(row[-1]) for row in canvas[2:]}
     assert scores["late"] == pytest.approx(0.8 * full)  # two started days late: 10% a day
-    assert scores["walker"] == full and scores["ada"] == full - 3 + MANUAL[2]
+    assert scores["walker"] == full and scores["ada"] == full - 2 + MANUAL[2]
     moodle = _rows(folder / "moodle.csv")
     assert moodle[0] == ["ID number", ASSIGNMENT, f"{ASSIGNMENT} (max)"]
     assert {row[0]: (float(row[1]), float(row[2])) for row in moodle[1:]}["late"] == (pytest.approx(0.8 * full), full)
