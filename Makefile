@@ -12,11 +12,13 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export MPLBACKEND := Agg
 
-.PHONY: help system venv data book test lab bench grade release clean distclean lock
+.PHONY: help system venv data book test test-fast lint lab bench grade release clean distclean lock
 
 help:
 	@echo "make book   - set up, fetch data, build the book into _build/html (profile: \$${BERTCOURSE_PROFILE:-cpu})"
-	@echo "make test   - set up, fetch data, run the whole test suite (profile: ci)"
+	@echo "make test   - set up, fetch data, lint, run the whole test suite (profile: ci)"
+	@echo "make test-fast - the same without the slow tests (whole-class grading, the clean book build)"
+	@echo "make lint   - ruff: lint and import order (configured in pyproject.toml)"
 	@echo "make lab    - JupyterLab on the student notebooks in exercises/"
 	@echo "make bench  - speed and memory benchmarks into _build/bench"
 	@echo "make grade  - sandboxed autograde + re-check + feedback + CSV (ASSIGNMENT=..., GRADE_ARGS='--jobs 2 --db URL')"
@@ -47,12 +49,19 @@ data: venv
 	$(BIN)/python -m bertcourse data
 
 book: data
-	$(BIN)/python -m bertcourse book   # jupyter-book build . --builder html -n -W --keep-going, timed
+	$(BIN)/python -m bertcourse book   # bertcourse.book: jupyter-book build . --builder html -n -W --keep-going, timed
 	@echo "The book is in _build/html/index.html"
 
+lint: venv
+	$(BIN)/ruff check bertcourse tests
+
 # --dist loadfile: a test file's module-scoped fixture (a graded class) is built once, on one worker.
-test: data
+test: data lint
 	BERTCOURSE_PROFILE=ci $(BIN)/python -m pytest -n 2 --dist loadfile --durations=20 $(PYTEST_ARGS)
+
+# The edit-test loop: everything but the tests marked slow.
+test-fast: data lint
+	BERTCOURSE_PROFILE=ci $(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" --durations=10 $(PYTEST_ARGS)
 
 lab: data
 	cd exercises && $(BIN)/jupyter lab

@@ -7,11 +7,12 @@ import os
 import platform
 import shutil
 import sys
-from pathlib import Path
 from importlib import metadata
+from pathlib import Path
 
 
 def _data(_args) -> int:
+    # Imported here: each command imports only what it runs: `--help` and `data` start at once.
     from . import data
 
     try:
@@ -27,6 +28,7 @@ def _data(_args) -> int:
 
 def _doctor(_args) -> int:
     """Print what a student (or instructor) needs to know when something fails."""
+    # Imported here: each command imports only what it runs: `--help` and `data` start at once.
     import torch
 
     from . import data, hub, runtime
@@ -75,6 +77,7 @@ def _doctor(_args) -> int:
 
 
 def _sync(args) -> int:
+    # Imported here: each command imports only what it runs: `--help` and `data` start at once.
     from . import authoring, registry
 
     for assignment in args.assignments or registry.ASSIGNMENTS:
@@ -86,6 +89,7 @@ def _sync(args) -> int:
 
 
 def _bench(args) -> int:
+    # Imported here: each command imports only what it runs: `--help` and `data` start at once.
     from . import bench
 
     output = args.output or bench.RESULTS_PATH
@@ -97,9 +101,9 @@ def _bench(args) -> int:
 
 
 def _book(_args) -> int:
-    from . import bench
+    from . import book  # each command imports only what it runs: `--help` and `data` start in a second
 
-    return bench.build_book()
+    return book.build()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     sync = commands.add_parser("sync", help="rewrite solution answer cells from the reference implementations")
     sync.add_argument("assignments", nargs="*")
     sync.set_defaults(run=_sync)
+    # Imported here: each command imports only what it runs: `--help` and `data` start at once.
     from .grader import check as check_cli
     from .grader import cli as grader_cli
 

@@ -1,5 +1,7 @@
 """Assertions that teach: what visible and hidden tests call in the graded notebooks.
 
+(The students' side; the instructor's grading pipeline is :mod:`bertcourse.grader`.)
+
 Every check raises :class:`GradingError` (an AssertionError) with a message a
 student can act on: which value, what was expected, what was given, and a
 hint. The checks compare plain data (lists of ``str``, real ``torch.Tensor``)

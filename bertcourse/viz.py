@@ -24,6 +24,7 @@ PARAMETER_PARTS = ("embeddings", "encoder", "pooler")
 
 def set_style(context: str = "notebook") -> None:
     """Apply the course's seaborn theme (white grid, colour-blind palette) to matplotlib."""
+    # Imported here: matplotlib and seaborn load when a figure is drawn, so importing bertcourse picks no plotting backend.
     import seaborn as sns
 
     sns.set_theme(context=context, style="whitegrid", palette=PALETTE, rc={"figure.dpi": 100, "axes.titleweight": "bold"})
@@ -37,6 +38,7 @@ def _as_array(weights) -> np.ndarray:
 
 
 def _new_axes(ax=None, figsize=(5, 4)):
+    # Imported here: matplotlib and seaborn load when a figure is drawn, so importing bertcourse picks no plotting backend.
     import matplotlib.pyplot as plt
 
     if ax is not None:
@@ -97,6 +99,7 @@ def plot_attention_heads(weights, tokens: Sequence[str], heads: Sequence[int] | 
     Returns:
         The Figure; it has exactly one Axes per head drawn, titled "head h".
     """
+    # Imported here: matplotlib and seaborn load when a figure is drawn, so importing bertcourse picks no plotting backend.
     import matplotlib.pyplot as plt
 
     weights = _as_array(weights)

@@ -19,9 +19,9 @@ import pytest
 from bertcourse.authoring import solution_notebook
 from bertcourse.grader import classroom
 from bertcourse.grader.bench import ITEMS  # the quick class of the grading benchmark
-from bertcourse.registry import item_of
 from bertcourse.grader.sandbox import GIB, Limits, probe
 from bertcourse.grader.settings import GradingSettings
+from bertcourse.registry import item_of
 
 ASSIGNMENT = "ch1_architecture"
 NOTEBOOK = ASSIGNMENT

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,6 @@ from pathlib import Path
 import nbformat
 
 from bertcourse.authoring import strip_markers
-
-
 
 
 @dataclass(frozen=True)

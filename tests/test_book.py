@@ -8,6 +8,7 @@ below read what it produced.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,8 +19,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .nbgrader_course import (REPO, html_text, read, release_notebook_path, secret_lines, source_assignments,
-                              source_notebook_path)
+from bertcourse import book
+from bertcourse.bench.timings import TIMING_FILES
+
+from .nbgrader_course import REPO, html_text, read, release_notebook_path, secret_lines, source_assignments, source_notebook_path
 
 BOOK_SOURCES = ("_config.yml", "_toc.yml", "book", "exercises")
 
@@ -59,6 +62,7 @@ def built_book(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow  # the clean book build
 def test_build_has_no_warnings(built_book):
     log = (built_book / "build.log").read_text()
     warnings = [line for line in log.splitlines()
@@ -66,6 +70,7 @@ def test_build_has_no_warnings(built_book):
     assert not warnings, "\n".join(warnings[:20])
 
 
+@pytest.mark.slow  # the clean book build
 def test_every_toc_page_is_built(built_book):
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
     missing = [f for f in toc_files(toc) if not (built_book / "_build/html" / f"{f}.html").is_file()]
@@ -78,6 +83,7 @@ def test_every_markdown_page_is_in_the_toc():
     assert pages <= toc, f"book pages that only_build_toc_files would drop silently: {sorted(pages - toc)}"
 
 
+@pytest.mark.slow  # the clean book build
 def test_chapter_pages_are_executed(built_book):
     """Every code cell of a narrative page has run: each page shows at least one output."""
     pages = sorted((built_book / "_build/html/book").rglob("*.html"))
@@ -88,6 +94,7 @@ def test_chapter_pages_are_executed(built_book):
     assert not unexecuted, f"pages with code but no output: {unexecuted}"
 
 
+@pytest.mark.slow  # the clean book build
 @pytest.mark.parametrize("assignment", source_assignments())
 def test_exercise_pages_are_shown_unexecuted_with_stubs(built_book, assignment):
     page = built_book / "_build/html/exercises" / assignment / f"{assignment}.html"
@@ -96,6 +103,7 @@ def test_exercise_pages_are_shown_unexecuted_with_stubs(built_book, assignment):
     assert 'class="cell_output' not in text, f"{page.name} was executed; exercises must be shown as released"
 
 
+@pytest.mark.slow  # the clean book build
 @pytest.mark.parametrize("assignment", source_assignments())
 def test_no_hidden_test_reaches_the_html(built_book, assignment):
     """No page shows a hidden test cell: most of its distinctive lines on one page is a leak.
@@ -127,3 +135,27 @@ def test_build_uses_no_network_extensions():
     assert "sphinx.ext.intersphinx" not in extensions
     assert not config.get("sphinx", {}).get("config", {}).get("intersphinx_mapping")
     assert config["execute"]["execute_notebooks"] == "cache" and config["execute"]["raise_on_error"]
+
+
+@pytest.mark.slow  # builds a one-page book three times
+def test_book_build_is_timed_clean_then_cached(tmp_path, monkeypatch):
+    """`python -m bertcourse book` records a clean build, then a cached rebuild, of a one-page book."""
+    (tmp_path / "_config.yml").write_text("title: t\nexclude_patterns: [_build, .jupyter_cache]\n"
+                                         "execute:\n  execute_notebooks: cache\n  cache: .jupyter_cache\n")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: index\n")
+    (tmp_path / "index.md").write_text(
+        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+        "kernelspec:\n  name: python3\n  display_name: Python 3\n---\n# Page\n\n```{code-cell}\n1 + 1\n```\n")
+    timings = tmp_path / TIMING_FILES["book_build"]
+    monkeypatch.setenv("BERTCOURSE_PROFILE", "ci")
+    assert book.build(tmp_path) == 0
+    assert book.build(tmp_path) == 0
+    recorded = json.loads(timings.read_text())
+    assert set(recorded) == {"clean build", "cached build"}
+    assert all(" s (profile ci, " in value for value in recorded.values())
+    # Outputs executed under ci must not stand in for a cpu build: that one starts clean.
+    timings.unlink()
+    monkeypatch.setenv("BERTCOURSE_PROFILE", "cpu")
+    assert book.build(tmp_path) == 0
+    assert list(json.loads(timings.read_text())) == ["clean build"]
+    assert (tmp_path / "_build/html/index.html").is_file()

@@ -23,6 +23,8 @@ import pytest
 from tests import nbgrader_course as course_lib
 from tests.nbgrader_course import meta
 
+pytestmark = pytest.mark.slow  # both chapters' classes graded by nbgrader: minutes (make test-fast skips it)
+
 STUDENTS = ("all_correct", "untouched", "one_wrong")
 
 

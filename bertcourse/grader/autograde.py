@@ -15,13 +15,14 @@ import traceback
 from pathlib import Path
 
 from ..registry import item_of
-from . import ledger
+from . import ledger, scan
 from . import recheck as recheck_lib
-from . import scan, settings as settings_lib
+from . import settings as settings_lib
 from .sandbox import Sandbox
 
 
 def _config(course: Path, db_url: str | None, staged: Path, settings) -> object:
+    # Imported here: nbgrader and the grading steps load in the grading process only, not in every importer of the grader.
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
@@ -39,6 +40,7 @@ def _config(course: Path, db_url: str | None, staged: Path, settings) -> object:
 
 def grade_one(spec: dict) -> dict:
     """Autograde one student in the sandbox, scan and re-check the answers, lower what fails."""
+    # Imported here: nbgrader and the grading steps load in the grading process only, not in every importer of the grader.
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
@@ -55,7 +57,7 @@ def grade_one(spec: dict) -> dict:
     notebooks = _notebook_ids(db_url, assignment)
     started = time.monotonic()
     release = course / config.CourseDirectory.release_directory / assignment
-    borrowed = _scan(Path(spec["staged"]) / student / assignment, release, notebooks, result)
+    borrowed = _scan(Path(spec["staged"]) / student / assignment, release, notebooks, result, assignment)
     restored = ledger.restore_lowered(db_url, assignment, student)  # a fixed hand-in earns its points back
     result["restored"] = restored
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
@@ -75,6 +77,7 @@ def grade_one(spec: dict) -> dict:
 
 
 def _notebook_ids(db_url: str, assignment: str) -> list[str]:
+    # Imported here: nbgrader and the grading steps load in the grading process only, not in every importer of the grader.
     from nbgrader.api import Gradebook
 
     with Gradebook(db_url) as gb:
@@ -92,8 +95,9 @@ def _student_cells(notebook, release) -> list[tuple[str, str]]:
             for i, c in enumerate(notebook.cells) if c.cell_type == "code" and c.source not in given]
 
 
-def _scan(folder: Path, release: Path, notebooks: list[str], result: dict) -> set[str]:
+def _scan(folder: Path, release: Path, notebooks: list[str], result: dict, assignment: str) -> set[str]:
     """Flag suspicious code in the student's cells; return the cells that import the reference."""
+    # Imported here: nbgrader and the grading steps load in the grading process only, not in every importer of the grader.
     import nbformat
 
     borrowed = set()
@@ -103,7 +107,7 @@ def _scan(folder: Path, release: Path, notebooks: list[str], result: dict) -> se
             continue
         cells = _student_cells(nbformat.read(str(path), as_version=4), nbformat.read(str(given), as_version=4))
         for grade_id, source in cells:
-            flags = scan.scan_source(grade_id, source)
+            flags = scan.scan_source(grade_id, source, assignment)
             result["flags"] += [f"{notebook_id}/{f.grade_id} line {f.line}: {f.what}" for f in flags]
             if any(f.what.startswith(scan.BORROWED) for f in flags):
                 borrowed.add(grade_id)
@@ -112,6 +116,7 @@ def _scan(folder: Path, release: Path, notebooks: list[str], result: dict) -> se
 
 def _recheck(path: Path, assignment: str, sandbox, settings, borrowed: set[str]) -> list:
     """Re-check the items graded in this notebook; an answer that imports the reference earns nothing."""
+    # Imported here: nbgrader and the grading steps load in the grading process only, not in every importer of the grader.
     import nbformat
 
     from bertcourse import registry
@@ -137,6 +142,7 @@ def _lower(db_url: str, assignment: str, student: str, notebook_id: str, verdict
     Each lowered cell is recorded (:func:`ledger.record_lowered`) so that grading the student
     again starts from the kernel's score; a late penalty is recomputed on the lowered score.
     """
+    # Imported here: nbgrader and the grading steps load in the grading process only, not in every importer of the grader.
     from nbgrader.api import Gradebook
 
     names = list(verdict)

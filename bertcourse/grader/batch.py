@@ -106,6 +106,7 @@ def _redact(url: str) -> str:
 
 
 def default_db_url(course: Path) -> str:
+    # Imported here: the per-student steps load where they run (each student is graded in a subprocess).
     from .autograde import _config
 
     return _config(course, None, course / "submitted", GradingSettings()).CourseDirectory.db_url
@@ -150,6 +151,7 @@ def grade(course: Path, assignment: str, *, jobs: int = 1, db_url: str | None = 
     report.similar = _similar(course, assignment, everyone)
     report_dir.mkdir(parents=True, exist_ok=True)
     if feedback:
+        # Imported here: the per-student steps load where they run (each student is graded in a subprocess).
         from . import feedback as feedback_lib
         from . import lms
 
@@ -194,6 +196,7 @@ def _similar(course: Path, assignment: str, students: list[str]) -> list[dict]:
 
 def _check(assignment: str, jobs: int, db_url: str, settings: GradingSettings):
     """The sandbox's capabilities, or a GradingError when the batch cannot run as asked."""
+    # Imported here: the per-student steps load where they run (each student is graded in a subprocess).
     from nbgrader.api import Gradebook, MissingEntry
 
     capabilities = probe()
@@ -346,6 +349,7 @@ def _audit(db_url: str, assignment: str, students: list[str], report: Report) ->
 
     With a shared work queue, a student whose row is not done, or was completed more than once, counts too.
     """
+    # Imported here: the per-student steps load where they run (each student is graded in a subprocess).
     from nbgrader.api import Gradebook
 
     queue_rows = ledger.rows(db_url, assignment)

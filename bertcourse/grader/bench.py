@@ -16,7 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..bench import TIMING_FILES
+from ..bench.timings import TIMING_FILES
 from . import classroom
 from .batch import grade
 from .pgtemp import TemporaryPostgres

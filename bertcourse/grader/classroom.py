@@ -40,6 +40,7 @@ def trimmed(notebook, items: list[str]):
 
 def make_course(folder: Path, assignment: str, items: list[str] | None = None, db_url: str | None = None) -> Path:
     """A course folder with ``assignment`` released (``generate_assignment``) into its gradebook."""
+    # Imported here: nbgrader loads only when a test or benchmark class is built.
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 

@@ -35,6 +35,7 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
+    # Imported here: the grading pipeline loads only when `grade` runs, not for every `python -m bertcourse` command.
     from .batch import GradingError, grade
     from .settings import GradingSettings
 
@@ -49,6 +50,7 @@ def run(args) -> int:
               f"{timing.times_path(args.course, args.assignment)}")
         return 0
     if args.bench:
+        # Imported here: the grading pipeline loads only when `grade` runs, not for every `python -m bertcourse` command.
         from . import bench
 
         results = bench.measure(args.assignment, args.bench, max(args.jobs, 2), settings)

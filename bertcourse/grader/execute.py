@@ -93,6 +93,7 @@ class SandboxedExecute(Execute):
     # --- the run ------------------------------------------------------------------------------------
 
     def preprocess(self, nb, resources=None, km=None):
+        # Imported here: nbclient's client loads only when a cell is executed.
         from nbclient import NotebookClient
 
         NotebookClient.__init__(self, nb, km)

@@ -70,6 +70,7 @@ def _redact(output, hidden: set[str]) -> None:
 
 def generate(course: Path, assignment: str, db_url: str | None = None, students: list[str] | None = None) -> dict:
     """``generate_feedback`` for every autograded student (or only ``students``), hidden tests hidden."""
+    # Imported here: nbgrader's apps load only when feedback is generated.
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -89,6 +90,7 @@ def generate(course: Path, assignment: str, db_url: str | None = None, students:
 
 def export_csv(course: Path, path: Path, db_url: str | None = None) -> Path:
     """The gradebook as nbgrader's CSV (one row per student and assignment)."""
+    # Imported here: nbgrader's apps load only when feedback is generated.
     from nbgrader.api import Gradebook
     from nbgrader.plugins import CsvExportPlugin
 

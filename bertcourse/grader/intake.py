@@ -71,6 +71,7 @@ def stage(course: Path, assignment: str, staged_root: Path, students: list[str] 
 
 def record_zero(db_url: str, assignment: str, student: str) -> None:
     """A submission with every grade 0, for a student nbgrader cannot autograde (nothing gradable handed in)."""
+    # Imported here: the gradebook loads only for a submission with nothing gradable.
     from nbgrader.api import Gradebook
 
     with Gradebook(db_url) as gb:

@@ -56,6 +56,7 @@ class TemporaryPostgres:
         return self
 
     def url(self, database: str = "gradebook") -> str:
+        # Imported here: psycopg2 is needed only with a PostgreSQL gradebook.
         import psycopg2
 
         connection = psycopg2.connect(dbname="postgres", user="grader", host=str(self.socket))

@@ -44,6 +44,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import bertcourse
+from bertcourse import data
+
 GIB = 1024 ** 3
 MIB = 1024 ** 2
 FIRST_SANDBOX_UID = 61000  # unprivileged uids with no passwd entry: slot k runs as 61000 + k
@@ -179,9 +182,6 @@ def _python_roots() -> list[Path]:
 
 def _package_roots() -> list[Path]:
     """``bertcourse`` (an editable install points outside site-packages) and the data cache."""
-    import bertcourse
-    from bertcourse import data
-
     roots = [Path(bertcourse.__file__).resolve().parent]
     cache = data.data_dir()
     if cache.exists():
@@ -216,8 +216,6 @@ class Sandbox:
 
     def environment(self) -> dict[str, str]:
         """The whole environment of the jailed process: nothing of the grader's leaks in."""
-        from bertcourse import data
-
         keep = ("BERTCOURSE_PROFILE", "LANG", "LC_ALL", "TZ")
         env = {key: os.environ[key] for key in keep if key in os.environ}
         env.update(

@@ -1,7 +1,9 @@
 """Static scan of the cells a student wrote for code that games the grader (flags for review).
 
 Scores are unchanged by a flag, except that importing a graded item's reference
-implementation (or its whole module) costs the item (:data:`BORROWED`). Looks,
+implementation (or its whole module) costs the item (:data:`BORROWED`); only the
+current assignment's references count, since a chapter builds on the earlier ones.
+The reference modules come from :data:`bertcourse.registry.ITEMS`. Looks,
 in the AST of each cell, for: imports of the reference implementation or of
 grading modules, assignments to attributes of library modules
 (``torch.allclose = ...``), ``setattr`` on them, ``__eq__``-style
@@ -17,21 +19,12 @@ from dataclasses import dataclass
 
 from .. import registry
 
-# Modules that re-export or call a reference implementation without holding one (the registry names the rest).
-WRAPPING_MODULES = ("bertcourse.pretraining.data", "bertcourse.pretraining.run")
-
-
-def _reference_modules() -> tuple[str, ...]:
-    """The modules the graded items' reference implementations live in, from the registry, and their wrappers."""
-    modules = {item.reference.split(":")[0] for item in registry.ITEMS if item.reference}
-    return tuple(sorted(modules)) + WRAPPING_MODULES
-
-
-# Importing one of these costs the item.
-REFERENCE_MODULES = _reference_modules()
+# Modules that call a reference implementation without holding one, by assignment (the registry names the rest).
+WRAPPING_MODULES = {"ch2_pretraining": ("bertcourse.pretraining.data", "bertcourse.pretraining.run")}
+# Modules a student's answer has no business importing, whatever the assignment.
+OUTSIDE_THE_ANSWER = ("bertcourse.grading", "bertcourse.grader", "nbgrader", "subprocess", "socket", "ctypes", "shutil",
+                      "inspect", "gc")
 BORROWED = "imports the reference implementation"
-FORBIDDEN_IMPORTS = REFERENCE_MODULES + ("bertcourse.grading", "bertcourse.grader", "nbgrader", "subprocess",
-                                         "socket", "ctypes", "shutil", "inspect", "gc")
 # Names that reach the grader's state or the source of the cells that run (hidden tests included).
 INTROSPECTION = {"globals", "__builtins__", "In", "_ih", "Out", "_oh", "get_ipython", "_i", "_ii", "_iii"}
 LIBRARY_NAMES = {"torch", "np", "numpy", "grading", "F", "nn", "math", "random", "transformers", "builtins",
@@ -59,29 +52,51 @@ def _dotted(node) -> str:
     return "?"
 
 
+def _assignments(assignment: str | None) -> tuple[str, ...]:
+    """The assignments whose references are forbidden: this one (a chapter may import earlier chapters'
+    references), or every one when it is None or unknown."""
+    return (assignment,) if assignment in registry.ASSIGNMENTS else registry.ASSIGNMENTS
+
+
 @functools.cache
-def _references() -> frozenset[str]:
-    """``module.attribute`` of every graded item's reference implementation."""
-    return frozenset(i.reference.replace(":", ".") for i in registry.ITEMS if i.reference)
+def reference_modules(assignment: str | None = None) -> tuple[str, ...]:
+    """The modules that hold (or wrap) the reference implementations of ``assignment``'s items, from the registry."""
+    chosen = _assignments(assignment)
+    modules = {i.reference.split(":")[0] for a in chosen for i in registry.items(a, with_reference=True)}
+    modules.update(m for a in chosen for m in WRAPPING_MODULES.get(a, ()))
+    return tuple(sorted(modules))
 
 
-def _import_flags(grade_id: str, node) -> list[Flag]:
+@functools.cache
+def _references(assignment: str | None) -> frozenset[str]:
+    """``module.attribute`` of the reference implementation of every item of ``assignment``."""
+    return frozenset(i.reference.replace(":", ".") for a in _assignments(assignment)
+                     for i in registry.items(a, with_reference=True))
+
+
+def _import_flags(grade_id: str, node, assignment: str | None) -> list[Flag]:
     """Importing a reference implementation (or its whole module) borrows it; other risky imports are flagged."""
     if isinstance(node, ast.Import):
         names = [alias.name for alias in node.names]
     else:
         names = [f"{node.module}.{alias.name}" if node.module else alias.name for alias in node.names]
+    modules = reference_modules(assignment)
     flags = []
     for name in names:
-        if name in REFERENCE_MODULES or name in _references():
+        if name in modules or name in _references(assignment):
             flags.append(Flag(grade_id, node.lineno, f"{BORROWED} ({name})"))
-        elif name.startswith(FORBIDDEN_IMPORTS):
+        elif name.startswith(modules + OUTSIDE_THE_ANSWER):
             flags.append(Flag(grade_id, node.lineno, f"imports {name}"))
     return flags
 
 
-def scan_source(grade_id: str, source: str) -> list[Flag]:
-    """The suspicious constructs of one cell's code (IPython magics are translated first)."""
+def scan_source(grade_id: str, source: str, assignment: str | None = None) -> list[Flag]:
+    """The suspicious constructs of one cell's code (IPython magics are translated first).
+
+    Importing a reference implementation borrows it only when it is one of ``assignment``'s
+    (None: any assignment's): a chapter builds on the reference of the chapters before it.
+    """
+    # IPython only when a cell is scanned: the grader's other steps never need it.
     from IPython.core.inputtransformer2 import TransformerManager
 
     try:
@@ -92,7 +107,7 @@ def scan_source(grade_id: str, source: str) -> list[Flag]:
     for node in ast.walk(tree):
         line = getattr(node, "lineno", 0)
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            flags += _import_flags(grade_id, node)
+            flags += _import_flags(grade_id, node, assignment)
         elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
             for target in targets:

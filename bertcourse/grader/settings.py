@@ -80,9 +80,9 @@ def venv_on_path() -> None:
 def apply(config, settings: GradingSettings, db_url: str | None = None) -> None:
     """Add the grading settings to a traitlets ``Config`` loaded from the course's nbgrader_config.py."""
     venv_on_path()
+    # Imported here: nbgrader's preprocessors load only when a grading config is built.
     from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
-                                        SaveAutoGrades)
+    from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
 
     from .execute import SandboxedExecute
 

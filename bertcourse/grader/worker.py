@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import random
 import sys
 import traceback
 
@@ -69,6 +70,7 @@ def _load(reference: str):
 def _argument(namespace, value):
     """A call argument: arrays become tensors; ``{"$ref": name}`` a bound value,
     ``{"$torch_generator": seed}`` a seeded CPU ``torch.Generator``, ``{"$random": seed}`` a ``random.Random``."""
+    # Imported here, after the protocol channel is set up: nothing imported may write to the protocol's stdout.
     import torch
 
     if type(value).__name__ == "ndarray":
@@ -80,8 +82,6 @@ def _argument(namespace, value):
         if key == "$torch_generator":
             return torch.Generator().manual_seed(int(item))
         if key == "$random":
-            import random
-
             return random.Random(int(item))
     return value
 
@@ -179,6 +179,7 @@ def _forbid(reference: str | None):
 
 
 def _module_call(namespace, request):
+    # Imported here, after the protocol channel is set up: nothing imported may write to the protocol's stdout.
     import torch
 
     from bertcourse.grading import load_reference_weights
@@ -207,6 +208,7 @@ def call(namespace: dict, request: dict):
     with _forbid(request.get("forbid")):
         result = namespace[request["target"]](*args, **kwargs)
     if request.get("return_args"):  # what the call left in its inputs (in-place edits show)
+        # Imported here, after the protocol channel is set up: nothing imported may write to the protocol's stdout.
         import torch
 
         result = {"result": result, "args": [a for a in args if isinstance(a, torch.Tensor)]}

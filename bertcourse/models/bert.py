@@ -33,7 +33,10 @@ from .dropout import attention_with_dropout, use_cheap_dropout
 
 @dataclass(frozen=True)
 class BertConfig:
-    """Hyper-parameters of a BERT encoder; field names and defaults are transformers' (BERT-base)."""
+    """Hyper-parameters of a BERT encoder; field names and defaults are transformers' (BERT-base).
+
+    Taught in book/ch1_architecture/index.md.
+    """
 
     vocab_size: int = 30522
     hidden_size: int = 768
@@ -75,6 +78,7 @@ class BertConfig:
 
     def to_transformers(self):
         """A ``transformers.BertConfig`` with the same hyper-parameters."""
+        # Imported here: transformers is needed only to convert a config (the model itself does not depend on it).
         from transformers import BertConfig as HFBertConfig
 
         return HFBertConfig(**asdict(self), hidden_act="gelu")
@@ -107,6 +111,8 @@ def scaled_dot_product_attention(query, key, value, attention_mask=None) -> tupl
         result is differentiable with respect to query, key and value.
 
     Example: for q (2, 3, 4), k (2, 5, 4), v (2, 5, 6), context is (2, 3, 6) and weights (2, 3, 5).
+
+    Taught in book/ch1_architecture/attention.md.
     """
     scores = query @ key.transpose(-2, -1) / math.sqrt(query.size(-1))  # (..., Lq, Lk)
     if attention_mask is not None:
@@ -138,6 +144,8 @@ class BertSelfAttention(nn.Module):
     output before the residual and LayerNorm, which :class:`BertLayer` adds. The mask
     may be bool or 0/1 ints or floats; outputs at padding positions are not checked. The
     input is not modified, and gradients reach every projection.
+
+    Taught in book/ch1_architecture/attention.md.
     """
 
     def __init__(self, config):
@@ -178,6 +186,8 @@ class BertEmbeddings(nn.Module):
     and ``dropout`` (``config.hidden_dropout_prob``), applied last, after the norm.
     ``word_embeddings`` has ``padding_idx=config.pad_token_id`` (its row gets no gradient).
     The inputs are not modified.
+
+    Taught in book/ch1_architecture/tokenization.md.
     """
 
     def __init__(self, config):
@@ -211,6 +221,8 @@ class BertLayer(nn.Module):
     with the exact, erf-based GELU (not the tanh approximation). Dropout applies to each
     sublayer's output, before it is added to the residual. The attention mask goes to
     ``attention`` only; outputs at padding positions are not checked; the input is not modified.
+
+    Taught in book/ch1_architecture/layer.md.
     """
 
     def __init__(self, config):
@@ -233,7 +245,10 @@ class BertLayer(nn.Module):
 
 
 class BertEncoder(nn.Module):
-    """A stack of ``num_hidden_layers`` identical layers."""
+    """A stack of ``num_hidden_layers`` identical layers.
+
+    Taught in book/ch1_architecture/layer.md.
+    """
 
     def __init__(self, config: BertConfig, layer_cls: type[nn.Module] = BertLayer):
         super().__init__()
@@ -249,7 +264,10 @@ class BertEncoder(nn.Module):
 
 
 class BertPooler(nn.Module):
-    """tanh(W h_[CLS] + b): the sentence vector that the NSP head (and classifiers) read."""
+    """tanh(W h_[CLS] + b): the sentence vector that the NSP head (and classifiers) read.
+
+    Taught in book/ch1_architecture/layer.md.
+    """
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -273,6 +291,8 @@ class BertModel(nn.Module):
 
     ``embeddings_cls`` and ``layer_cls`` let a student's classes stand in for
     the reference ones; they must take ``(config)`` and keep the submodule names.
+
+    Taught in book/ch1_architecture/layer.md.
     """
 
     def __init__(
@@ -324,6 +344,8 @@ def attention_weights(attention: nn.Module, hidden_states: Tensor, attention_mas
 
     Recomputed with the readable :func:`scaled_dot_product_attention`, because
     the fused kernel the forward pass uses does not return them.
+
+    Taught in book/ch1_architecture/attention.md.
     """
     heads = attention.num_heads
     mask = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
@@ -392,7 +414,10 @@ def describe(value) -> str:
 
 
 def parameter_counts(config: BertConfig) -> dict[str, int]:
-    """Parameters of :class:`BertModel` by part, computed from the config alone."""
+    """Parameters of :class:`BertModel` by part, computed from the config alone.
+
+    Taught in book/ch1_architecture/parameters.md.
+    """
     H, I = config.hidden_size, config.intermediate_size
     layer_norm = 2 * H
     embeddings = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) * H + layer_norm

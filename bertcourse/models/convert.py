@@ -15,7 +15,6 @@ from torch import Tensor, nn
 
 from .heads import BertForPreTraining
 
-
 # transformers' state-dict names -> ours. Applied in order, each a full-name regex.
 _TRANSFORMERS_NAMES = [
     (r"^bert\.", ""),
@@ -53,6 +52,8 @@ def load_transformers_weights(model: nn.Module, state_dict: dict[str, Tensor]) -
     Every parameter of ``model`` must be found with the same shape. Source
     weights the model has no place for are allowed only for heads it lacks
     (``cls.*`` when loading a pre-training checkpoint into a BertModel).
+
+    Taught in book/ch1_architecture/minilm.md.
     """
     prefix = "bert." if isinstance(model, BertForPreTraining) else ""
     renamed = {}

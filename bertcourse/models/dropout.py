@@ -84,6 +84,8 @@ def attention_with_dropout(query: Tensor, key: Tensor, value: Tensor, attention_
     falls back to a slow path, so the steps are spelled out here. The scores
     and softmax stay in fp32 under autocast, as fused kernels keep them:
     bf16 scores would round a logit of 20 to a multiple of 0.125.
+
+    Taught in book/ch1_architecture/attention.md.
     """
     if query.device.type != "cpu":
         return F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask,

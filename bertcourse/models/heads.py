@@ -17,7 +17,10 @@ from .bert import BertConfig, BertModel, EncoderOutput, init_weights
 
 
 class BertMLMHead(nn.Module):
-    """Masked-LM head: dense + GELU + LayerNorm, then a decoder tied to the word embeddings."""
+    """Masked-LM head: dense + GELU + LayerNorm, then a decoder tied to the word embeddings.
+
+    Taught in book/ch1_architecture/layer.md.
+    """
 
     def __init__(self, config: BertConfig, word_embeddings: nn.Embedding):
         super().__init__()
@@ -36,6 +39,8 @@ class BertNSPHead(nn.Module):
     """Next-sentence (or sentence-order) classifier on the pooled output.
 
     Label convention as in the paper's code and transformers: 0 = "B follows A", 1 = "B is random".
+
+    Taught in book/ch2_pretraining/sentence_pairs.md.
     """
 
     def __init__(self, config: BertConfig):
@@ -56,7 +61,10 @@ class PreTrainingOutput(NamedTuple):
 
 
 class BertForPreTraining(nn.Module):
-    """BERT with its two pre-training heads: masked LM (tied decoder) and next-sentence prediction."""
+    """BERT with its two pre-training heads: masked LM (tied decoder) and next-sentence prediction.
+
+    Taught in book/ch1_architecture/layer.md.
+    """
 
     def __init__(self, config: BertConfig, **component_classes):
         super().__init__()

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .objectives import IGNORE_INDEX
+
 
 def _token_counts(train_ids: Iterable[Sequence[int]], vocab_size: int, special_ids: set[int]) -> np.ndarray:
     counts = np.zeros(vocab_size, dtype=np.int64)
@@ -38,9 +40,11 @@ def unigram_baseline(train_ids: Iterable[Sequence[int]], batches: Iterable[dict[
         batches: held-out batches with ``labels`` (batch, seq), -100 where nothing is asked.
     Returns:
         ``{"accuracy": ..., "loss": ..., "token": id of the most frequent token}``.
+
+    Taught in book/ch2_pretraining/pretraining_run.md.
     """
     counts = _token_counts(train_ids, vocab_size, set(special_ids))
-    targets = torch.cat([batch["labels"][batch["labels"] != -100] for batch in batches]).numpy()
+    targets = torch.cat([batch["labels"][batch["labels"] != IGNORE_INDEX] for batch in batches]).numpy()
     log_probability = np.log((counts + 1) / (counts.sum() + vocab_size))
     most_frequent = int(counts.argmax())
     return {"accuracy": float((targets == most_frequent).mean()), "loss": float(-log_probability[targets].mean()),
@@ -56,6 +60,8 @@ def neighbour_baseline(train_ids: Sequence[Sequence[int]], batches: Iterable[dic
         batches: held-out batches with ``input_ids`` (the masked input) and ``labels``.
         candidates: only the most frequent ``candidates`` tokens are ever answered.
         smoothing: added to every neighbour count (add-k smoothing).
+
+    Taught in book/ch2_pretraining/pretraining_run.md.
     """
     counts = _token_counts(train_ids, vocab_size, set(special_ids))
     answers = np.argsort(-counts, kind="stable")[:candidates]  # (C,) token ids, most frequent first
@@ -74,7 +80,7 @@ def neighbour_baseline(train_ids: Sequence[Sequence[int]], batches: Iterable[dic
     correct = total = 0
     for batch in batches:
         input_ids, labels = batch["input_ids"].numpy(), batch["labels"].numpy()
-        for row, col in zip(*np.nonzero(labels != -100)):
+        for row, col in zip(*np.nonzero(labels != IGNORE_INDEX)):
             score = log_prior.copy()
             if col > 0:
                 score += log_before[input_ids[row, col - 1]]

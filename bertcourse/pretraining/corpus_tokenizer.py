@@ -42,7 +42,10 @@ def train_wordpiece(
         A ``transformers.BertTokenizerFast`` whose ids 0-4 are
         ``[PAD] [UNK] [CLS] [SEP] [MASK]`` and that frames one or two segments
         as ``[CLS] A [SEP] (B [SEP])`` like BERT's.
+
+    Taught in book/ch2_pretraining/pretraining_run.md.
     """
+    # Imported here: tokenizers and transformers load only when a vocabulary is trained.
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import BertTokenizerFast
 

@@ -200,13 +200,16 @@ def build_tokenizer(config: PretrainConfig, train_documents: list[list[str]] | N
 
 
 def prepare_data(config: PretrainConfig, tokenizer=None) -> PretrainData:
-    """Documents -> tokenizer -> segments -> pairs -> token ids, for the train and validation splits."""
+    """Documents -> tokenizer -> segments -> pairs -> token ids, for the train and validation splits.
+
+    Taught in book/ch2_pretraining/pretraining_run.md.
+    """
     train_docs = load_documents("train", config.corpora, config.max_documents)
     validation_docs = load_documents("validation", config.corpora, config.max_documents)
     if tokenizer is None:
         tokenizer = build_tokenizer(config, train_docs)
     target = (config.seq_len - 3) // 2
-    rng = random.Random(config.seed)
+    rng = random.Random(config.train.seed)
     splits = {}
     for name, docs in (("train", train_docs), ("validation", validation_docs)):
         segmented = segment_documents(docs, tokenizer, target)
@@ -244,6 +247,8 @@ class MaskedBatches:
     (RoBERTa); ``"static"`` masks each example the first time it is used and
     reuses that mask in every later epoch (the original BERT recipe, without
     its 10 duplicates).
+
+    Taught in book/ch2_pretraining/masking.md.
     """
 
     def __init__(self, examples: list[dict], tokenizer, mask_fn: MaskFn, config: PretrainConfig):
@@ -251,8 +256,8 @@ class MaskedBatches:
         self.tokenizer = tokenizer
         self.mask_fn = mask_fn
         self.config = config
-        self.rng = random.Random(config.seed)
-        self.generator = torch.Generator().manual_seed(config.seed)
+        self.rng = random.Random(config.train.seed)
+        self.generator = torch.Generator().manual_seed(config.train.seed)
         self.static: dict[int, tuple[list[int], list[int]]] = {}
         self.epoch = 0
         self.tokens_seen = 0

@@ -20,6 +20,7 @@ import math
 import torch
 from torch import Tensor
 
+
 def mask_tokens(input_ids, special_tokens_mask, mask_token_id: int, vocab_size: int,
                 mlm_probability: float = 0.15, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """BERT's MLM masking of a batch: select tokens, then apply the 80/10/10 rule.
@@ -40,6 +41,8 @@ def mask_tokens(input_ids, special_tokens_mask, mask_token_id: int, vocab_size: 
         0.8, a uniformly random id in ``[0, vocab_size)`` with probability 0.1 (it may happen to
         equal the original), and keeps its token with probability 0.1. Unselected positions keep
         their token. ``labels`` holds the original id at selected positions and -100 elsewhere.
+
+    Taught in book/ch2_pretraining/masking.md.
     """
     shape, device = input_ids.shape, input_ids.device
     # 1. Select: a Bernoulli(mlm_probability) draw per position, never at special tokens.
@@ -73,6 +76,8 @@ def whole_word_mask(word_ids: list[int | None], mlm_probability: float = 0.15,
 
     Returns:
         A (T,) bool CPU tensor, True at every token of the selected words and False at special tokens.
+
+    Taught in book/ch2_pretraining/masking.md.
     """
     # A new word starts wherever the index changes (and after a special token).
     words = []  # words[k] = the token positions of the k-th word
@@ -115,6 +120,8 @@ def span_mask(seq_len: int, mlm_probability: float = 0.15, geometric_p: float = 
 
     Returns:
         A (T,) bool CPU tensor with exactly ``ceil(mlm_probability * seq_len)`` True entries.
+
+    Taught in book/ch2_pretraining/masking.md.
     """
     lengths = torch.arange(1, max_span_length + 1)  # (max_span_length,) the possible span lengths
     length_weights = geometric_p * (1 - geometric_p) ** (lengths - 1.0)  # unnormalised truncated geometric

@@ -33,6 +33,8 @@ def mlm_loss_and_accuracy(logits, labels) -> tuple[Tensor, Tensor]:
         ``logits``. ``accuracy`` is the fraction of labelled positions whose highest logit is the
         label (a float tensor, no gradient needed). When no position is labelled, ``loss`` is 0
         and still back-propagates (zero gradients) and ``accuracy`` is NaN.
+
+    Taught in book/ch2_pretraining/index.md.
     """
     labelled = labels != -100  # (B, T)
     if not labelled.any():
@@ -53,6 +55,8 @@ def pretraining_loss(model: BertForPreTraining, batch: dict[str, Tensor], object
     ``mlm_loss_fn`` (default: :func:`mlm_loss_and_accuracy`)
     as a batch of one sequence, (1, N, V) with labels (1, N). With NSP or SOP
     the cross-entropy of the sentence head is added, unweighted, as in BERT.
+
+    Taught in book/ch2_pretraining/pretraining_run.md.
     """
     mlm_loss_fn = mlm_loss_fn or mlm_loss_and_accuracy
     labels = batch["labels"]  # (B, T), IGNORE_INDEX where not masked

@@ -39,6 +39,8 @@ def create_nsp_examples(documents: list[list[str]], rng: random.Random,
         sentence of it) and ``is_next`` is False. A single-sentence document gives no example of its
         own (its sentence has no successor) but may supply random sentences. Raises ValueError if a
         random sentence is needed and no other non-empty document exists.
+
+    Taught in book/ch2_pretraining/sentence_pairs.md.
     """
     positions = [(d, i) for d, document in enumerate(documents) for i in range(len(document) - 1)]
     if num_examples is not None:
@@ -74,6 +76,8 @@ def create_sop_examples(documents: list[list[str]], rng: random.Random,
         ``s[i + 1]`` of one document, with probability 1/2 (independently per example) the example
         is ``(s[i], s[i + 1], True)``, otherwise the swapped ``(s[i + 1], s[i], False)``.
         Single-sentence documents give no example.
+
+    Taught in book/ch2_pretraining/sentence_pairs.md.
     """
     positions = [(d, i) for d, document in enumerate(documents) for i in range(len(document) - 1)]
     if num_examples is not None:

@@ -95,9 +95,12 @@ class TrainConfig:
     ``max_steps`` (BERT's schedule); "constant" warms up the same way, then stays at
     ``learning_rate``. ``grad_clip`` is the maximum
     global gradient norm (None: no clipping). ``autocast`` goes to
-    :func:`bertcourse.runtime.autocast`: "auto", a dtype, or None for fp32.
+    :func:`bertcourse.training.precision.resolve`: "auto", "off" (or None) for fp32,
+    "bf16"/"fp16" (or the dtype) to force one.
     ``progress=False`` keeps the run silent (graded notebooks and CI treat
     anything on stderr as a failure).
+
+    Taught in book/ch2_pretraining/pretraining_run.md.
     """
 
     max_steps: int
@@ -125,8 +128,8 @@ class TrainConfig:
         _require("grad_clip", self.grad_clip,
                  self.grad_clip is None or (_is_number(self.grad_clip) and self.grad_clip > 0), "None or > 0")
         _require("autocast", self.autocast,
-                 self.autocast is None or self.autocast == "auto" or isinstance(self.autocast, torch.dtype),
-                 '"auto", None or a torch.dtype')
+                 self.autocast is None or self.autocast in precision.SETTINGS or isinstance(self.autocast, torch.dtype),
+                 f"one of {tuple(precision.SETTINGS)}, None or a torch.dtype")
         _require("seed", self.seed, _is_int(self.seed), "an int")
 
 
@@ -242,6 +245,7 @@ def _progress_bar(total: int, enabled: bool):
     """
     if not enabled:
         return silent_tqdm(total=total, disable=True)
+    # Imported here: tqdm.auto warns on stderr at import in a notebook without ipywidgets: imported only when a bar is drawn.
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc="train", unit="step")
@@ -275,6 +279,8 @@ def train(
     they hold the mean loss and metrics since the previous record, the
     learning rate ``lr`` of the latest update and, when clipping, ``grad_norm``
     (the norm before clipping).
+
+    Taught in book/ch2_pretraining/pretraining_run.md.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig; got {type(config).__name__}")

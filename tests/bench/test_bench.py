@@ -9,7 +9,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from bertcourse import bench
+from bertcourse import bench, runtime
+from bertcourse.bench import harness, mfu
+from bertcourse.models.bert import BertConfig
 
 TINY = replace(
     bench.QUICK,
@@ -27,7 +29,7 @@ TINY = replace(
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory, monkeypatch_module):
-    monkeypatch_module.setattr(bench, "QUICK", TINY)
+    monkeypatch_module.setattr(harness, "QUICK", TINY)
     output = tmp_path_factory.mktemp("bench") / "results.json"
     threads = torch.get_num_threads()
     results = bench.run(quick=True, device="cpu", output=output, threads=1)
@@ -51,7 +53,7 @@ def test_machine_is_recorded(results):
     for key in ("cpu", "cpu_cores", "torch_threads", "torch", "device", "native_cpu_bf16"):
         assert key in machine
     assert machine["device"] == "cpu" and machine["torch_threads"] == 1
-    assert machine["native_cpu_bf16"] == bench.runtime.cpu_has_fast_bf16()
+    assert machine["native_cpu_bf16"] == runtime.cpu_has_fast_bf16()
 
 
 def test_encoder_rows_cover_both_modes_and_every_dtype(results):
@@ -60,7 +62,7 @@ def test_encoder_rows_cover_both_modes_and_every_dtype(results):
         (mode, dtype) for mode in ("inference", "training") for dtype in ("fp32", "bf16")}
     for row in rows:
         if "skipped" in row:
-            assert row["dtype"] == "bf16" and not bench.runtime.cpu_has_fast_bf16()
+            assert row["dtype"] == "bf16" and not runtime.cpu_has_fast_bf16()
             continue
         for side in ("reference_tokens_per_s", "transformers_tokens_per_s"):
             rounds = TINY.repeats * (3 if row["mode"] == "inference" else 1)
@@ -70,7 +72,7 @@ def test_encoder_rows_cover_both_modes_and_every_dtype(results):
 
 def test_mfu_and_mlm_rows(results):
     fp32 = [r for r in results[0]["mfu"] if r["dtype"] == "fp32"][0]
-    assert fp32["step_flops"] == bench.training_flops(bench.encoder_config(TINY.mfu_cases[0]), 2, 16)
+    assert fp32["step_flops"] == mfu.training_flops(harness.encoder_config(TINY.mfu_cases[0]), 2, 16)
     assert fp32["mfu_min"] <= fp32["mfu"] <= fp32["mfu_max"]
     assert fp32["peak_flop_per_s"] <= fp32["best_peak_flop_per_s"]
     mlm = [r for r in results[0]["mlm"] if r["dtype"] == "fp32"][0]
@@ -82,7 +84,7 @@ def test_mfu_and_mlm_rows(results):
 def test_lever_rows_time_both_sides(results):
     rows = results[0]["levers"]
     measured = [r for r in rows if "skipped" not in r]
-    expected_dtypes = 2 if bench.runtime.cpu_has_fast_bf16() else 1
+    expected_dtypes = 2 if runtime.cpu_has_fast_bf16() else 1
     assert len(measured) == 2 * expected_dtypes  # two levers per measured dtype
     for row in measured:
         assert row["with_seconds"] > 0 and row["without_seconds"] > 0
@@ -121,9 +123,9 @@ def test_interleaved_alternates_sides():
 
 
 def test_training_flops_counts_matmuls():
-    config = bench.BertConfig(hidden_size=4, intermediate_size=8, num_hidden_layers=1, num_attention_heads=1)
+    config = BertConfig(hidden_size=4, intermediate_size=8, num_hidden_layers=1, num_attention_heads=1)
     per_token = 2 * (4 * 16 + 2 * 32) + 4 * 3 * 4
-    assert bench.training_flops(config, batch=2, seq=3) == 3 * 2 * 3 * per_token
+    assert mfu.training_flops(config, batch=2, seq=3) == 3 * 2 * 3 * per_token
 
 
 def test_book_reads_saved_results_and_reruns_stale_ones(results, tmp_path, monkeypatch):
@@ -136,29 +138,6 @@ def test_book_reads_saved_results_and_reruns_stale_ones(results, tmp_path, monke
     bench.results_for_book(saved)
     bench.results_for_book(tmp_path / "missing.json")
     assert [kwargs["quick"] for kwargs in fresh] == [True, True]
-
-
-def test_book_build_is_timed_clean_then_cached(tmp_path, monkeypatch):
-    """`python -m bertcourse book` records a clean build, then a cached rebuild, of a one-page book."""
-    (tmp_path / "_config.yml").write_text("title: t\nexclude_patterns: [_build, .jupyter_cache]\n"
-                                         "execute:\n  execute_notebooks: cache\n  cache: .jupyter_cache\n")
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: index\n")
-    (tmp_path / "index.md").write_text(
-        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
-        "kernelspec:\n  name: python3\n  display_name: Python 3\n---\n# Page\n\n```{code-cell}\n1 + 1\n```\n")
-    timings = tmp_path / bench.TIMING_FILES["book_build"]
-    monkeypatch.setenv("BERTCOURSE_PROFILE", "ci")
-    assert bench.build_book(tmp_path) == 0
-    assert bench.build_book(tmp_path) == 0
-    recorded = json.loads(timings.read_text())
-    assert set(recorded) == {"clean build", "cached build"}
-    assert all(" s (profile ci, " in value for value in recorded.values())
-    # Outputs executed under ci must not stand in for a cpu build: that one starts clean.
-    timings.unlink()
-    monkeypatch.setenv("BERTCOURSE_PROFILE", "cpu")
-    assert bench.build_book(tmp_path) == 0
-    assert list(json.loads(timings.read_text())) == ["clean build"]
-    assert (tmp_path / "_build/html/index.html").is_file()
 
 
 def test_book_shows_timings_recorded_after_the_benchmark(results, tmp_path):

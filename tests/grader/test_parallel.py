@@ -16,9 +16,20 @@ import pytest
 
 from bertcourse.grader import classroom
 from bertcourse.grader.batch import GradingError, grade
-from tests.grader_support import (ASSIGNMENT, ITEMS, NOTEBOOK, SETTINGS, WRONG, answers, expected_scores,
-                                  require_postgres, require_sandbox)
+from tests.grader_support import (
+    ASSIGNMENT,
+    ITEMS,
+    NOTEBOOK,
+    SETTINGS,
+    WRONG,
+    answers,
+    expected_scores,
+    require_postgres,
+    require_sandbox,
+)
 from tests.nbgrader_course import html_text, secret_lines
+
+pytestmark = pytest.mark.slow  # a whole class graded twice, serially and in parallel: minutes (make test-fast skips it)
 
 WP, SDPA = ITEMS
 CLASS = {

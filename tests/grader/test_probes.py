@@ -69,6 +69,18 @@ def test_every_chapter_2_item_has_a_probe():
     assert set(ITEMS) <= set(probes.PROBES)
 
 
+def test_probes_are_merged_from_one_module_per_assignment():
+    assert list(probes.CHAPTERS) == [a for a in registry.ASSIGNMENTS if a in probes.CHAPTERS]  # course order
+    seen = set()
+    for assignment, module in probes.CHAPTERS.items():
+        names = {i.name for i in registry.items(assignment)}
+        assert set(module.PROBES) <= {i.name for i in registry.items(assignment, with_reference=True)}, assignment
+        assert set(module.DEPENDS) <= names and all(set(parts) <= names for parts in module.DEPENDS.values())
+        assert not seen & set(module.PROBES)  # each item is probed by its own chapter only
+        seen |= set(module.PROBES)
+    assert seen == set(probes.PROBES)
+
+
 @pytest.mark.parametrize("item", ITEMS)
 def test_reference_answer_passes(item, notebook):
     problem = _verdict(_function(item, runner.answer_source(notebook, item)), _cases(item))

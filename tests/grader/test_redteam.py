@@ -18,10 +18,23 @@ import pytest
 
 from bertcourse.grader import classroom
 from bertcourse.grader.batch import grade
-from tests.grader_support import (ASSIGNMENT, ITEM_CELLS, ITEMS, NOTEBOOK, SETTINGS, WRONG, answers,
-                                  expected_scores, loopback_listener, require_postgres, require_sandbox,
-                                  was_reached)
+from tests.grader_support import (
+    ASSIGNMENT,
+    ITEM_CELLS,
+    ITEMS,
+    NOTEBOOK,
+    SETTINGS,
+    WRONG,
+    answers,
+    expected_scores,
+    loopback_listener,
+    require_postgres,
+    require_sandbox,
+    was_reached,
+)
 from tests.nbgrader_course import html_text, secret_lines
+
+pytestmark = pytest.mark.slow  # a whole class of attackers graded: minutes (make test-fast skips it)
 
 WP, SDPA = ITEMS
 BOTH, ONLY_SDPA, ONLY_WP = {WP, SDPA}, {SDPA}, {WP}
@@ -227,9 +240,10 @@ def test_csv_export_has_every_student(batch):
         assert float(rows[student]["score"]) == pytest.approx(sum(result["scores"].values())), student
 
 
-ATTACKS = ["edited_test", "deleted_test", "always_equal", "patch_allclose", "patch_testing", "patch_grading",
-           "import_reference", "walk_reference", "wrap_reference", "snoop", "leak_hidden", "infinite_loop", "memory_bomb", "fork_bomb", "os_exit", "huge_output",
-           "malformed_json", "renamed", "empty", "unanswered"]
+ATTACKS = [
+    "edited_test", "deleted_test", "always_equal", "patch_allclose", "patch_testing", "patch_grading",
+    "import_reference", "walk_reference", "wrap_reference", "snoop", "leak_hidden", "infinite_loop",
+    "memory_bomb", "fork_bomb", "os_exit", "huge_output", "malformed_json", "renamed", "empty", "unanswered"]
 
 
 @pytest.mark.parametrize("student", ATTACKS)

@@ -19,8 +19,9 @@ import time
 import pytest
 
 from bertcourse.grader import classroom, ledger
-from tests.grader_support import (ASSIGNMENT, ITEMS, SETTINGS, WRONG, expected_scores, require_postgres,
-                                  require_sandbox)
+from tests.grader_support import ASSIGNMENT, ITEMS, SETTINGS, WRONG, expected_scores, require_postgres, require_sandbox
+
+pytestmark = pytest.mark.slow  # two graders on one class, one killed: minutes (make test-fast skips it)
 
 WP, SDPA = ITEMS
 CLASS = {f"s{i}": ({WP: WRONG[WP]} if i % 3 == 1 else {}, {SDPA} if i % 3 == 1 else {WP, SDPA}) for i in range(6)}

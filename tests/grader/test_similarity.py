@@ -10,8 +10,6 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-import pytest
-
 from bertcourse.grader import similarity as sim
 from tests import notebook_runner as runner
 from tests.mutants import ch1_architecture, ch2_pretraining
@@ -54,7 +52,8 @@ def test_thresholds_flag_no_independent_answer_and_every_edited_copy(capsys):
 
 
 def test_renaming_and_comments_do_not_hide_a_copy():
-    reference = "def f(xs, k=2):\n    '''Doc.'''\n    total = 0  # sum\n    for x in xs:\n        total += x * k\n    return total\n"
+    reference = ("def f(xs, k=2):\n    '''Doc.'''\n    total = 0  # sum\n    for x in xs:\n"
+                 "        total += x * k\n    return total\n")
     disguised = "def f(values, factor=2):\n    acc = 0\n    # loop over the values\n    for v in values:\n" \
                 "        acc += v * factor\n\n    return acc\n"
     assert sim.similarity(reference, disguised) == 1.0

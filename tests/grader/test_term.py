@@ -16,8 +16,10 @@ import pytest
 
 from bertcourse.grader import classroom
 from bertcourse.grader.batch import grade
-from tests.grader_support import ASSIGNMENT, ITEMS, NOTEBOOK, SETTINGS, answers, expected_scores, require_sandbox
 from tests.grader.test_origin import WALK
+from tests.grader_support import ASSIGNMENT, ITEMS, NOTEBOOK, SETTINGS, answers, expected_scores, require_sandbox
+
+pytestmark = pytest.mark.slow  # a class graded twice with a review in between: minutes (make test-fast skips it)
 
 WP, SDPA = ITEMS
 MANUAL = ("ada", f"test_{WP}_matches_transformers", 1.5)  # the instructor's partial credit on one cell

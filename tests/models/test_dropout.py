@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bertcourse.models.dropout import LEVELS, CheapMaskDropout, attention_with_dropout, keep_mask, use_cheap_dropout
 from bertcourse.models.bert import BertConfig, BertModel
+from bertcourse.models.dropout import LEVELS, CheapMaskDropout, attention_with_dropout, keep_mask, use_cheap_dropout
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9, 1e-3])

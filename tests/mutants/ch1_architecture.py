@@ -194,7 +194,7 @@ class BertSelfAttention(nn.Module):
     mutant("BertEmbeddings", "no token type embedding", ("            + self.token_type_embeddings(token_type_ids)\n", "")),
     mutant("BertEmbeddings", "positions counted from 1",
            ("torch.arange(input_ids.size(1), device=input_ids.device)",
-            "torch.arange(1, input_ids.size(1) + 1, device=input_ids.device).clamp(max=self.position_embeddings.num_embeddings - 1)")),
+            "torch.arange(1, input_ids.size(1) + 1, device=input_ids.device).clamp(max=self.position_embeddings.num_embeddings - 1)")),  # noqa: E501 (the mutated source line as it is)
     mutant("BertEmbeddings", "dropout before the LayerNorm",
            ("return self.dropout(self.norm(embeddings))", "return self.norm(self.dropout(embeddings))")),
     mutant("BertEmbeddings", "LayerNorm with PyTorch's default eps",

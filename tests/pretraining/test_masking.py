@@ -74,7 +74,7 @@ def test_mask_tokens_matches_transformers_statistics():
         n = our_rates["n"] if key != "selected" else int((~special).sum())
         assert abs(theirs_rates[key] - our_rates[key]) <= 5 * math.sqrt(2 * p * (1 - p) / n), key
     # The same label convention: -100 outside the selection, the original id inside.
-    for masked, labels in (theirs, ours):
+    for _masked, labels in (theirs, ours):
         assert torch.equal(labels[labels != -100], ids[labels != -100])
 
 

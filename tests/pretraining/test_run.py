@@ -1,4 +1,4 @@
-"""The pre-training pipeline (bertcourse.pretraining.data) and run (bertcourse.pretraining.run), on ci-sized runs of a few seconds."""
+"""The pre-training pipeline (bertcourse.pretraining.data) and run (.run), on ci-sized runs of a few seconds."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from bertcourse.pretraining import data as pipeline
 from bertcourse.pretraining import objectives, run
 from bertcourse.pretraining.masking import mask_tokens
 from bertcourse.pretraining.run import PretrainConfig
+from bertcourse.training.loop import TrainConfig
 
 TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-            corpus_vocab_size=1024, seq_len=32, max_documents=3, batch_size=8, steps=6,
+            corpus_vocab_size=1024, seq_len=32, max_documents=3, batch_size=8, max_steps=6,
             eval_examples=16, num_evals=2)
 
 
@@ -54,29 +55,69 @@ def tiny_data(tiny_config):
     ("mlm_probability", 0.0, "mlm_probability"),
     ("mlm_probability", 1.5, "mlm_probability"),
     ("warmup", 1.0, "warmup"),
-    ("steps", 0, "steps"),
+    ("num_evals", 0, "num_evals"),
+    ("max_steps", 0, "max_steps"),
+    ("warmup_steps", 100, "warmup_steps"),
+    ("schedule", "cosine-ish", "schedule"),
+    ("accumulation_steps", 0, "accumulation_steps"),
+    ("grad_clip", -1.0, "grad_clip"),
     ("batch_size", 2.5, "batch_size"),
     ("seq_len", 4, "seq_len"),
     ("learning_rate", 0.0, "learning_rate"),
     ("num_attention_heads", 3, "hidden_size"),
+    ("hidden_dropout_prob", 1.0, "hidden_dropout_prob"),
+    ("initializer_range", 0.0, "initializer_range"),
     ("max_documents", 1, "max_documents"),
     ("profile", "laptop", "laptop"),
 ])
 def test_config_rejects_bad_values(field, value, message):
     with pytest.raises(ValueError, match=message):
-        PretrainConfig(**{field: value})
+        PretrainConfig.for_profile("ci", **{field: value})
 
 
 def test_config_is_frozen_and_sized_by_profile():
     ci, cpu, gpu = (PretrainConfig.for_profile(name) for name in ("ci", "cpu", "gpu"))
     assert ci.profile == "ci" and cpu.profile == "cpu"
-    assert ci.steps * ci.batch_size < cpu.steps * cpu.batch_size < gpu.steps * gpu.batch_size
-    assert ci.hidden_size <= cpu.hidden_size <= gpu.hidden_size
+    assert (ci.train.max_steps * ci.batch_size < cpu.train.max_steps * cpu.batch_size
+            < gpu.train.max_steps * gpu.batch_size)
+    assert ci.model.hidden_size <= cpu.model.hidden_size <= gpu.model.hidden_size
     with pytest.raises(AttributeError):
-        ci.steps = 5  # frozen
-    assert PretrainConfig.for_profile("ci", objective="mlm+sop", seed=3).objective == "mlm+sop"
+        ci.seq_len = 5  # frozen
+    configured = PretrainConfig.for_profile("ci", objective="mlm+sop", seed=3)
+    assert configured.objective == "mlm+sop" and configured.train.seed == 3
     with pytest.raises(ValueError, match="no field"):
         PretrainConfig.for_profile("ci", stepz=5)
+
+
+def test_config_composes_a_model_and_a_training_config():
+    config = PretrainConfig.for_profile("ci", schedule="constant", accumulation_steps=2, grad_clip=None,
+                                        autocast="off", hidden_size=96, num_attention_heads=3)
+    assert isinstance(config.model, BertConfig) and isinstance(config.train, TrainConfig)
+    assert (config.train.schedule, config.train.accumulation_steps, config.train.grad_clip) == ("constant", 2, None)
+    assert config.train.autocast == "off" and config.model.hidden_size == 96
+    assert config.model.hidden_dropout_prob == config.model.attention_probs_dropout_prob == 0.0
+    model = config.model_config(vocab_size=500, pad_token_id=3)
+    assert (model.vocab_size, model.pad_token_id, model.hidden_size) == (500, 3, 96)
+    assert PretrainConfig().train == PretrainConfig.for_profile("cpu").train  # the defaults are the cpu profile
+
+
+def test_for_profile_derives_warmup_and_evaluations_from_the_length():
+    config = PretrainConfig.for_profile("cpu", max_steps=600, num_evals=6)
+    assert (config.train.warmup_steps, config.train.eval_every, config.train.log_every) == (60, 100, 12)
+    assert PretrainConfig.for_profile("cpu", max_steps=600, warmup=0.3).train.warmup_steps == 180
+    assert PretrainConfig.for_profile("cpu", warmup_steps=7).train.warmup_steps == 7  # given, not derived
+    assert PretrainConfig.for_profile("ci", seq_len=300).model.max_position_embeddings == 300
+
+
+def test_with_changes_routes_each_name_to_its_part():
+    base = PretrainConfig.for_profile("ci")
+    changed = base.with_changes(seed=4, masking="static", intermediate_size=128, schedule="constant", seq_len=256)
+    assert (changed.train.seed, changed.masking, changed.model.intermediate_size) == (4, "static", 128)
+    assert changed.train.schedule == "constant" and changed.model.max_position_embeddings == 256
+    assert changed.train.max_steps == base.train.max_steps  # nothing else moves
+    with pytest.raises(ValueError, match="no field"):
+        base.with_changes(steps=3)
+    assert set(base.settings()) >= {"objective", "hidden_size", "max_steps", "schedule", "accumulation_steps"}
 
 
 def test_for_profile_reads_the_environment(monkeypatch):
@@ -182,7 +223,7 @@ def test_loss_counts_masked_positions_only(tiny_data):
 
 def test_same_seed_gives_the_same_history(tiny_config, tiny_data):
     def records(seed):
-        result = run.pretrain(replace(tiny_config, seed=seed), data=tiny_data, progress=False)
+        result = run.pretrain(tiny_config.with_changes(seed=seed), data=tiny_data, progress=False)
         return [{k: v for k, v in r.items() if k != "seconds"} for r in result.history.records]
 
     first, again, other = records(0), records(0), records(1)
@@ -197,7 +238,7 @@ def test_custom_mask_fn_is_called(tiny_config, tiny_data):
         calls.append((tuple(input_ids.shape), mask_token_id, vocab_size, mlm_probability))
         return mask_tokens(input_ids, special_tokens_mask, mask_token_id, vocab_size, mlm_probability, generator)
 
-    config = replace(tiny_config, steps=3, mlm_probability=0.2)
+    config = PretrainConfig.for_profile("ci", **{**TINY, "max_steps": 3, "mlm_probability": 0.2})
     run.pretrain(config, mask_fn=my_mask, data=tiny_data, progress=False)
     tokenizer = tiny_data.tokenizer
     assert len(calls) >= 3 + 1  # every training batch and the held-out batches
@@ -205,15 +246,16 @@ def test_custom_mask_fn_is_called(tiny_config, tiny_data):
 
 
 def test_held_out_loss_falls_and_fill_mask_answers(tiny_config, tiny_data):
-    config = replace(tiny_config, steps=40, num_evals=4, learning_rate=3e-3, objective="mlm+sop")
+    config = PretrainConfig.for_profile("ci", **{**TINY, "max_steps": 40, "num_evals": 4, "learning_rate": 3e-3,
+                                                 "objective": "mlm+sop"})
     data = pipeline.prepare_data(config, tokenizer=tiny_data.tokenizer)
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.train.seed)
     untrained = BertForPreTraining(config.model_config(len(data.tokenizer)))
     held_out = pipeline.validation_batches(data.validation, data.tokenizer, config, mask_tokens)
     before = run.evaluate(untrained, held_out, config.objective)["mlm_loss"]
     result = run.pretrain(config, data=data, progress=False)
     _, losses = result.history.series("validation", "mlm_loss")
-    assert len(losses) == config.num_evals
+    assert len(losses) == 4  # num_evals
     assert losses[-1] < before - 0.3, (before, losses)  # measured: 6.95 -> 6.39 on CPU, seed 0
     assert math.isfinite(result.history.last("validation", "sentence_accuracy"))
     assert result.history.last("validation", "tokens") > 0
@@ -232,7 +274,7 @@ def test_initializer_range_reaches_the_model():
     std = float(model.bert.embeddings.word_embeddings.weight.detach()[1:].std())
     assert 0.045 < std < 0.055
     with pytest.raises(ValueError, match="initializer_range"):
-        PretrainConfig(initializer_range=0.0)
+        config.with_changes(initializer_range=0.0)
 
 
 def test_evaluation_uses_the_runs_autocast_setting(tiny_config, tiny_data, monkeypatch):
@@ -247,5 +289,6 @@ def test_evaluation_uses_the_runs_autocast_setting(tiny_config, tiny_data, monke
 
     monkeypatch.setattr(run.precision, "autocast", spy)
     monkeypatch.setattr(run.precision, "autocast_dtype", lambda device: torch.bfloat16)  # any machine
-    run.pretrain(replace(tiny_config, steps=2, num_evals=1, autocast="off"), data=tiny_data, progress=False)
-    assert seen and all(dtype is None for dtype in seen), seen
+    run.pretrain(PretrainConfig.for_profile("ci", **{**TINY, "max_steps": 2, "num_evals": 1, "autocast": "off"}),
+                 data=tiny_data, progress=False)
+    assert seen and all(run.precision.resolve("cpu", dtype) is None for dtype in seen), seen

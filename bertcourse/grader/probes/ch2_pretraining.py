@@ -12,9 +12,21 @@ import numpy as np
 import torch
 
 from ...pretraining.masking import word_positions
-from .common import (Case, Context, Mismatch, Probe, array_of, binomial_ok, checked, property_check, reference_of,
-                     same, seeded, short)
-
+from ...pretraining.objectives import IGNORE_INDEX
+from .common import (
+    Case,
+    Context,
+    Mismatch,
+    Probe,
+    array_of,
+    binomial_ok,
+    checked,
+    property_check,
+    reference_of,
+    same,
+    seeded,
+    short,
+)
 
 MASK_ID, VOCAB_SIZE = 103, 30522  # bert-base-uncased's; any ids do
 
@@ -44,7 +56,7 @@ def _mask_tokens(rng: np.random.Generator, context: Context) -> list[Case]:
         labels = array_of(result[1], "labels", ids.shape, ids.dtype)
         if len(after) != 2 or not same(after[0], ids) or not same(after[1], special):
             raise Mismatch("input_ids or special_tokens_mask was modified in place")
-        selected = labels != -100
+        selected = labels != IGNORE_INDEX
         if selected[special.astype(bool)].any():
             raise Mismatch("a special token was selected")
         if not np.array_equal(labels[selected], ids[selected]):
@@ -106,7 +118,7 @@ def _mask_tokens(rng: np.random.Generator, context: Context) -> list[Case]:
 
     def nothing(got):
         masked, labels, _ = outputs(got, edge_ids, edge_special)
-        if not (labels == -100).all() or not np.array_equal(masked, edge_ids):
+        if not (labels == IGNORE_INDEX).all() or not np.array_equal(masked, edge_ids):
             raise Mismatch("with mlm_probability=0 nothing is selected")
     cases.append(checked("mask_tokens(mlm_probability=1.0, an all-special row)",
                           call(edge_ids, edge_special, VOCAB_SIZE, MASK_ID, 1.0, 7), property_check(everything)))
@@ -380,14 +392,14 @@ def _mlm_loss(rng: np.random.Generator, context: Context) -> list[Case]:
                                            (2, 6, 9, np.float32, 0.0), (2, 6, 9, np.float64, 0.0)):
         logits = (rng.standard_normal((batch, seq, vocab)) * 3).astype(dtype)
         labels = rng.integers(0, vocab, (batch, seq))
-        labels[rng.random((batch, seq)) >= keep] = -100
+        labels[rng.random((batch, seq)) >= keep] = IGNORE_INDEX
         if keep:
-            labels[-1, seq // 2:] = -100  # padding at the end of the last row
+            labels[-1, seq // 2:] = IGNORE_INDEX  # padding at the end of the last row
             labels[0, 0], logits[0, 0, 1] = 1, 100.0  # at least one labelled position, predicted right
         with torch.no_grad():
             loss, accuracy = reference(torch.as_tensor(logits), torch.as_tensor(labels))
         cases.append(checked(f"mlm_loss_and_accuracy({batch}x{seq}x{vocab} {np.dtype(dtype)}, "
-                              f"{int((labels != -100).sum())} labelled)",
+                              f"{int((labels != IGNORE_INDEX).sum())} labelled)",
                               {"op": "call", "target": "mlm_loss_and_accuracy", "args": [logits, labels]},
                               against(float(loss), float(accuracy), dtype)))
     return cases
