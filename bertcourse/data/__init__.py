@@ -10,6 +10,9 @@ One module per step and per corpus; everything is re-exported here, so
 * ``text``: whitespace and sentence splitting shared by the parsers.
 * ``splits``: train/validation/test by hashing a stable key of each document
   (``split_of``), so they never depend on list order or on an RNG.
+
+``data.fetch`` is the function (as before the split); the module of the same name is
+``importlib.import_module("bertcourse.data.fetch")``, which is what to monkeypatch.
 """
 
 from __future__ import annotations
