@@ -16,11 +16,17 @@ c.CourseDirectory.db_url = os.environ.get(
     "BERTCOURSE_GRADEBOOK_URL", "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db")
 )
 # Nothing but the notebook (and its data) goes into a release or a submission.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
+# cell_times.json: the source notebook's measured cell times, from which grading derives its time limits.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*", "cell_times.json"]
 
 # Grading runs the whole notebook: each cell may take a while under the ci profile, never forever.
 c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
-c.Execute.allow_errors = True
 # Students may delete a test cell by accident (or on purpose): put it back and grade it.
 c.OverwriteCells.add_missing_cells = True
+
+# Late work: 10% of the score per started day after the due date, at most 50% (bertcourse/grader/late.py).
+# Set the due date with `nbgrader db assignment add <assignment> --duedate="2025-03-01 23:59:00 UTC"`.
+c.AssignLatePenalties.plugin_class = "bertcourse.grader.late.PerDayPenalty"
+c.PerDayPenalty.per_day = 0.1
+c.PerDayPenalty.cap = 0.5

@@ -19,6 +19,11 @@ built before it:
 
 Importing the package has no side effects: call ``runtime.set_seed`` and
 ``viz.set_style`` yourself.
+
+The reference implementations of the graded items are here to read after you have
+written your own: when a notebook is graded, an answer that imports or binds one
+scores nothing on that item, and an answer pasted from one (renamed, reformatted,
+comments changed) is flagged for the instructor's review (``bertcourse.grader.similarity``).
 """
 
 __version__ = "0.1.0"

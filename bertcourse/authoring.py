@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import textwrap
 from pathlib import Path
 
@@ -21,6 +22,13 @@ from .registry import ASSIGNMENTS, item_of, items
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
+# One line of nbgrader's markers: the solution's and the hidden tests' (the one copy of this rule).
+MARKER_LINE = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
+
+
+def strip_markers(source: str) -> str:
+    """``source`` without nbgrader's solution and hidden-test marker lines (the answer as a student writes it)."""
+    return "\n".join(line for line in source.splitlines() if not MARKER_LINE.match(line))
 
 
 def _has_docstring(function: ast.FunctionDef) -> bool:

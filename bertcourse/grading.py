@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -210,11 +210,12 @@ def check_defined_here(name: str, obj, forbidden_modules: tuple[str, ...] = ("be
 def load_reference_weights(name: str, module, reference) -> None:
     """Copy ``reference``'s parameters into ``module``, whose parameters must have the same names and shapes.
 
-    Extra buffers in ``module`` (e.g. a ``position_ids`` buffer) are allowed;
+    ``reference`` is an ``nn.Module`` or a mapping of parameter name to tensor (the re-check
+    sends a state dict). Extra buffers in ``module`` (e.g. a ``position_ids`` buffer) are allowed;
     a parameter the reference lacks, or one it has under another name, is not.
     """
     own = dict(module.named_parameters())
-    expected = dict(reference.named_parameters())
+    expected = dict(reference) if isinstance(reference, Mapping) else dict(reference.named_parameters())
     for key, tensor in expected.items():
         if key not in own:
             _fail(name, f"has no parameter `{key}` (the reference's names: {sorted(expected)})",

@@ -54,7 +54,12 @@ def build_inputs(
     ``(["[CLS]", *A, "[SEP]", *B, "[SEP]"], [0]*(len(A)+2) + [1]*(len(B)+1))`` for two.
     With ``max_length`` the result has at most that many tokens: BERT's rule
     removes the last token of the longer sequence, one token at a time, until
-    the pair fits (on a tie BERT's code shortens B). The inputs are not modified.
+    the pair fits (on a tie BERT's code shortens B; either is accepted). The inputs are not
+    modified. Raises ``ValueError`` (its message naming ``max_length``) when ``max_length`` is
+    too small to hold the special tokens: under 2 for one sequence, under 3 for two.
+
+    Example: ``build_inputs(["a", "b", "c", "d"], ["x"], max_length=6)`` returns
+    ``(["[CLS]", "a", "b", "[SEP]", "x", "[SEP]"], [0, 0, 0, 0, 1, 1])``.
 
     Taught in book/ch1_architecture/tokenization.md.
     """

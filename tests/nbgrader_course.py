@@ -24,11 +24,12 @@ from pathlib import Path
 
 import nbformat
 
+from bertcourse.authoring import strip_markers  # noqa: F401 - the tests take it from here
+
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_DIR = "solutions"  # CourseDirectory.source_directory in nbgrader_config.py
 RELEASE_DIR = "exercises"  # CourseDirectory.release_directory in nbgrader_config.py
 
-MARKER_LINE = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 # Files a checkout may hold that are neither tracked nor part of a release (see .gitignore).
 JUNK = re.compile(r"(^|/)(\.ipynb_checkpoints|__pycache__)(/|$)|\.pyc$")
@@ -78,10 +79,6 @@ def is_test(cell) -> bool:
 def cells_by_id(notebook) -> dict[str, object]:
     return {meta(c)["grade_id"]: c for c in notebook.cells if meta(c).get("grade_id")}
 
-
-def strip_markers(source: str) -> str:
-    """``source`` without nbgrader's solution and hidden-test marker lines."""
-    return "\n".join(line for line in source.splitlines() if not MARKER_LINE.match(line))
 
 
 def marked_regions(source: str, kind: str) -> list[str]:

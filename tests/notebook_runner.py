@@ -11,19 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
-MARKER_LINE = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$", re.MULTILINE)
-
-
-def strip_markers(source: str) -> str:
-    """Source without nbgrader's solution and hidden-test marker lines."""
-    return "\n".join(line for line in source.splitlines() if not MARKER_LINE.match(line))
+from bertcourse.authoring import strip_markers
 
 
 @dataclass(frozen=True)

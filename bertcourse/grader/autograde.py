@@ -15,8 +15,8 @@ import traceback
 from pathlib import Path
 
 from ..registry import item_of
+from . import ledger, scan
 from . import recheck as recheck_lib
-from . import scan
 from . import settings as settings_lib
 from .sandbox import Sandbox
 
@@ -58,6 +58,8 @@ def grade_one(spec: dict) -> dict:
     started = time.monotonic()
     release = course / config.CourseDirectory.release_directory / assignment
     borrowed = _scan(Path(spec["staged"]) / student / assignment, release, notebooks, result, assignment)
+    restored = ledger.restore_lowered(db_url, assignment, student)  # a fixed hand-in earns its points back
+    result["restored"] = restored
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     outcome = api.autograde(assignment, student, force=True, create=True)
     result["autograde_ok"] = bool(outcome.get("success"))
@@ -69,7 +71,7 @@ def grade_one(spec: dict) -> dict:
         if path.exists():
             checks = _recheck(path, assignment, sandbox, settings, borrowed)
             result["items"].update({c.item: {"passed": c.passed, "detail": c.detail} for c in checks})
-            _lower(db_url, assignment, student, notebook_id, {c.item: c for c in checks}, result)
+            _lower(db_url, assignment, student, notebook_id, {c.item: c for c in checks}, result, config)
     result["seconds"]["recheck"] = round(time.monotonic() - started, 2)
     return result
 
@@ -127,17 +129,24 @@ def _recheck(path: Path, assignment: str, sandbox, settings, borrowed: set[str])
     graded = {item_of(c.metadata.get("nbgrader", {}).get("grade_id", ""), names) for c in notebook.cells
               if c.metadata.get("nbgrader", {}).get("grade")}
     checks = recheck_lib.recheck(notebook, [n for n in names if n in graded], sandbox,
-                                 timeout=settings.recheck_timeout, cell_timeout=settings.cell_timeout)
+                                 timeout=settings.recheck_timeout, cell_timeout=settings.cell_timeout or 300,
+                                 cell_timeouts=settings.cell_timeouts)
     return [recheck_lib.ItemCheck(c.item, False, f"the answer {scan.BORROWED}")
             if c.item in borrowed else c for c in checks]
 
 
-def _lower(db_url: str, assignment: str, student: str, notebook_id: str, verdict: dict, result: dict) -> None:
-    """Set a failed re-check's test cells to a manual score of 0; report every disagreement."""
+def _lower(db_url: str, assignment: str, student: str, notebook_id: str, verdict: dict, result: dict,
+           config=None) -> None:
+    """Set a failed re-check's test cells to a manual score of 0; report every disagreement.
+
+    Each lowered cell is recorded (:func:`ledger.record_lowered`) so that grading the student
+    again starts from the kernel's score; a late penalty is recomputed on the lowered score.
+    """
     # Imported here: nbgrader and the grading steps load in the grading process only, not in every importer of the grader.
     from nbgrader.api import Gradebook
 
     names = list(verdict)
+    lowered = []
     with Gradebook(db_url) as gb:
         submission = gb.find_submission_notebook(notebook_id, assignment, student)
         for grade in submission.grades:
@@ -148,11 +157,17 @@ def _lower(db_url: str, assignment: str, student: str, notebook_id: str, verdict
             if check.passed is False and grade.auto_score > 0:
                 grade.manual_score = 0.0  # the re-check only ever lowers
                 grade.needs_manual_grade = True
+                lowered.append(grade.name)
                 result["lowered"].append(grade.name)
                 result["mismatches"].append(f"{in_kernel}, re-check failed: {check.detail}")
             elif check.passed and grade.auto_score < grade.max_score:
                 result["mismatches"].append(f"{in_kernel}, re-check passed (score not raised; review)")
         gb.db.commit()
+        if lowered and submission.late_submission_penalty and config is not None:
+            from .late import recompute
+
+            recompute(gb, config, submission, student)
+    ledger.record_lowered(db_url, assignment, student, notebook_id, lowered)
 
 
 def main(argv: list[str] | None = None) -> int:

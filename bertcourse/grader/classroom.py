@@ -8,16 +8,17 @@ with the reference answers, with per-cell replacements.
 
 from __future__ import annotations
 
-import re
+import json
 import shutil
 from pathlib import Path
 
 import nbformat
 
+from ..authoring import strip_markers
 from ..registry import item_of
+from . import timing
 
 REPO = Path(__file__).resolve().parents[2]
-MARKER = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
 
 
 def _meta(cell) -> dict:
@@ -53,6 +54,11 @@ def make_course(folder: Path, assignment: str, items: list[str] | None = None, d
     if items:
         source = trimmed(source, items)
     nbformat.write(source, str(course / "solutions" / assignment / f"{assignment}.ipynb"))
+    times = timing.load(REPO, assignment)
+    if times is not None:  # the measured cell times of the cells kept: grading derives its limits from them
+        kept = {_meta(c).get("grade_id") for c in source.cells}
+        timing.times_path(course, assignment).write_text(
+            json.dumps({k: v for k, v in times.items() if k in kept}, indent=1) + "\n")
     config = _config(course, db_url, course / "submitted", GradingSettings())
     result = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config).generate_assignment(assignment)
     if not result.get("success"):
@@ -75,7 +81,7 @@ def submission(course: Path, assignment: str, replace: dict[str, str] | None = N
     for cell in notebook.cells:
         grade_id = _meta(cell).get("grade_id")
         if answered and _meta(cell).get("solution") and grade_id in answers:
-            cell.source = "\n".join(l for l in answers[grade_id].splitlines() if not MARKER.match(l))
+            cell.source = strip_markers(answers[grade_id])
         if replace and grade_id in replace:
             cell.source = replace[grade_id]
     return notebook

@@ -25,7 +25,7 @@ import time
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Integer
+from traitlets import Dict, Integer
 
 from .kernel import SandboxKernelManager
 
@@ -50,6 +50,8 @@ class SandboxedExecute(Execute):
     notebook_timeout = Integer(1800, help="seconds for the whole notebook, restarts included").tag(config=True)
     max_output_bytes = Integer(2_000_000, help="output kept per notebook; the rest is dropped").tag(config=True)
     max_restarts = Integer(3, help="fresh kernels after a crash or a timeout before giving up").tag(config=True)
+    cell_timeouts = Dict(help="grade_id -> seconds for that cell (bertcourse.grader.timing); other cells: "
+                              "timeout").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
@@ -80,6 +82,13 @@ class SandboxedExecute(Execute):
                                      text=f"\n[output truncated: more than {self.max_output_bytes} bytes of "
                                           "output in this notebook]\n"))
         return None
+
+    def _get_timeout(self, cell):
+        """A cell's own limit (derived from the reference's time for that cell), else ``timeout``."""
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id") if cell is not None else None
+        if grade_id in self.cell_timeouts:
+            return int(self.cell_timeouts[grade_id])
+        return super()._get_timeout(cell)
 
     # --- the run ------------------------------------------------------------------------------------
 
@@ -128,9 +137,10 @@ class SandboxedExecute(Execute):
                                                                 "this cell; it was replaced by a fresh one"))
                         index += 1
                         break
-                    if self.timeout and time.monotonic() - started >= self.timeout:
+                    limit = self._get_timeout(cell)
+                    if limit and time.monotonic() - started >= limit:
                         cell.outputs.append(_error(
-                            KERNEL_DIED, f"this cell ran past its {self.timeout} s time limit; it was stopped and "
+                            KERNEL_DIED, f"this cell ran past its {limit} s time limit; it was stopped and "
                                          "the kernel restarted (an infinite loop?)"))
                         index += 1
                         break

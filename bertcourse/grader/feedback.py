@@ -68,8 +68,8 @@ def _redact(output, hidden: set[str]) -> None:
             output["data"][mime] = clean(value)
 
 
-def generate(course: Path, assignment: str, db_url: str | None = None) -> dict:
-    """``generate_feedback`` for every autograded student, hidden tests hidden."""
+def generate(course: Path, assignment: str, db_url: str | None = None, students: list[str] | None = None) -> dict:
+    """``generate_feedback`` for every autograded student (or only ``students``), hidden tests hidden."""
     # Imported here: nbgrader's apps load only when feedback is generated.
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.apps import NbGraderAPI
@@ -82,7 +82,10 @@ def generate(course: Path, assignment: str, db_url: str | None = None) -> dict:
     config = _config(course, db_url, course / "submitted", GradingSettings())
     config.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-    return api.generate_feedback(assignment, force=True)
+    if students is None:
+        return api.generate_feedback(assignment, force=True)
+    graded = [s for s in students if (Path(course) / "autograded" / s / assignment).exists()]
+    return {student: api.generate_feedback(assignment, student, force=True) for student in graded}
 
 
 def export_csv(course: Path, path: Path, db_url: str | None = None) -> Path:

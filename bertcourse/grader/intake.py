@@ -82,3 +82,17 @@ def record_zero(db_url: str, assignment: str, student: str) -> None:
                 grade.auto_score = 0.0
                 grade.needs_manual_grade = False
         gb.db.commit()
+
+
+def earlier_score(db_url: str, assignment: str, student: str) -> float | None:
+    """The score of ``student``'s graded earlier submission, or None when there is none."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url) as gb:
+        try:
+            submission = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return None
+        graded = any(g.auto_score is not None or g.manual_score is not None
+                     for nb in submission.notebooks for g in nb.grades)
+        return float(submission.score) if graded else None

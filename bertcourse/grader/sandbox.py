@@ -229,6 +229,11 @@ class Sandbox:
         )
         return env
 
+    def process_environment(self) -> dict[str, str] | None:
+        """The ``env`` to start a wrapped command with: None in the jail (bwrap sets it), else the grader's
+        environment with :meth:`environment` on top (allow_unsandboxed: the limits that can still apply)."""
+        return None if self.capabilities.isolated else {**os.environ, **self.environment()}
+
     def wrap(self, argv: list[str], workdir: Path, runtime_dir: Path | None = None) -> list[str]:
         """``argv`` run in the jail with ``workdir`` as its (only writable) working folder."""
         caps = self.capabilities

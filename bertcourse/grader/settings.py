@@ -23,8 +23,14 @@ WARNING_PATTERN = r"(^|\n)[^\n]*:\d+: [A-Za-z_]*Warning: "
 
 @dataclass(frozen=True)
 class GradingSettings:
-    cell_timeout: int = 300          # seconds per cell (the ci profile keeps cells short)
-    notebook_timeout: int = 1800     # seconds per notebook, kernel restarts and replays included
+    """Limits of one grading run. The time limits left None are derived from the source notebook's own
+    measured cell times (:mod:`bertcourse.grader.timing`) by :func:`resolve`; a number overrides that."""
+
+    cell_timeout: int | None = None      # seconds per cell; None: per cell, timeout_factor x its measured time
+    notebook_timeout: int | None = None  # seconds per notebook, kernel restarts and replays included
+    timeout_factor: float = 10.0
+    min_cell_timeout: int = 30
+    cell_timeouts: dict = field(default_factory=dict)  # grade_id -> seconds, filled in by resolve()
     max_output_bytes: int = 2_000_000
     max_restarts: int = 3
     recheck_timeout: int = 600       # seconds for one submission's re-check worker
@@ -41,8 +47,39 @@ class GradingSettings:
         return cls(**data)
 
 
+def resolve(settings: GradingSettings, course, assignment: str) -> GradingSettings:
+    """``settings`` with concrete time limits: derived from the measured cell times where not given."""
+    from dataclasses import replace
+
+    from . import timing
+
+    if settings.cell_timeout is not None and settings.notebook_timeout is not None:
+        return settings
+    derived = timing.limits_for(course, assignment, settings.timeout_factor, settings.min_cell_timeout)
+    if settings.cell_timeout is not None:  # one limit for every cell, as asked
+        return replace(settings, notebook_timeout=derived.notebook)
+    return replace(settings, cell_timeout=derived.default, cell_timeouts=derived.cells,
+                   notebook_timeout=settings.notebook_timeout or derived.notebook)
+
+
+def venv_on_path() -> None:
+    """nbgrader runs ``alembic`` (its gradebook migrations) by name: put this interpreter's bin/ on PATH.
+
+    Without it, ``python -m bertcourse grade`` run with the venv's python but without the venv
+    activated died in nbgrader's raw ``FileNotFoundError: 'alembic'``.
+    """
+    import os
+    import sys
+    from pathlib import Path
+
+    folder = str(Path(sys.executable).parent)
+    if folder not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = folder + os.pathsep + os.environ.get("PATH", "")
+
+
 def apply(config, settings: GradingSettings, db_url: str | None = None) -> None:
     """Add the grading settings to a traitlets ``Config`` loaded from the course's nbgrader_config.py."""
+    venv_on_path()
     # Imported here: nbgrader's preprocessors load only when a grading config is built.
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
@@ -51,10 +88,11 @@ def apply(config, settings: GradingSettings, db_url: str | None = None) -> None:
 
     if db_url:
         config.CourseDirectory.db_url = db_url
-    config.Execute.timeout = settings.cell_timeout
+    config.Execute.timeout = settings.cell_timeout or 300
+    config.SandboxedExecute.cell_timeouts = dict(settings.cell_timeouts)
     config.Execute.interrupt_on_timeout = True
     config.Execute.execute_retries = 0
-    config.SandboxedExecute.notebook_timeout = settings.notebook_timeout
+    config.SandboxedExecute.notebook_timeout = settings.notebook_timeout or 1800
     config.SandboxedExecute.max_output_bytes = settings.max_output_bytes
     config.SandboxedExecute.max_restarts = settings.max_restarts
     config.OverwriteCells.add_missing_cells = True

@@ -19,6 +19,12 @@ requests until the channel closes:
   ``"reload"`` (``{index: state}``) loads new weights into such an argument after the
   student's module is built (a module that copied it instead of keeping it shows);
   ``"count_parameters"`` returns ``{"output", "num_parameters"}``.
+* ``{"op": "origin", "target", "reference"}`` says whether ``target`` was written in the
+  notebook (its code comes from the program's cells) or is an object from elsewhere: the
+  reference itself, found by walking the package, a ``functools.partial``, a subclass.
+
+A ``call`` or ``module`` request with ``"forbid": "module:attr"`` fails when the answer
+runs the code of that reference implementation (a wrapper around the reference).
 
 Results go back through :mod:`bertcourse.grader.codec` (plain data and arrays only).
 Nothing here is trusted: the checker compares every result with a reference it
@@ -92,17 +98,105 @@ def _argument(namespace, value):
     return value
 
 
-def _load_state(module, state: dict) -> None:
-    """Copy ``state`` (name -> array) into ``module``'s parameters, whose names must be exactly those."""
+def _load_state(module, state: dict, name: str = "module") -> None:
+    """Copy ``state`` (name -> array) into ``module``: names and shapes checked as in the notebook."""
     import torch
 
-    own = dict(module.named_parameters())
-    missing, extra = sorted(set(state) - set(own)), sorted(set(own) - set(state))
-    if missing or extra:
-        raise KeyError(f"parameter names differ from the reference: missing {missing}, extra {extra}")
-    with torch.no_grad():
-        for key, array in state.items():
-            own[key].copy_(torch.as_tensor(array))
+    from bertcourse.grading import load_reference_weights  # imported late, like torch: see _module_call
+
+    load_reference_weights(name, module, {key: torch.as_tensor(array) for key, array in state.items()})
+
+
+CELL_FILE = "<cell "  # the file name every cell of the program is compiled under (see main)
+OUTSIDE = ("bertcourse", "transformers")
+
+
+def _functions_of(obj) -> list:
+    """The plain functions an object is made of: itself, or a class's own methods (properties included)."""
+    import inspect
+
+    if inspect.isfunction(obj):
+        return [obj]
+    found = []
+    for value in vars(obj).values() if inspect.isclass(obj) else ():
+        value = getattr(value, "__func__", value)  # staticmethod, classmethod
+        if isinstance(value, property):
+            found += [f for f in (value.fget, value.fset) if f is not None]
+        elif inspect.isfunction(value):
+            found.append(value)
+    return found
+
+
+def _from_outside(filename: str) -> bool:
+    import importlib.util
+
+    for package in OUTSIDE:
+        spec = importlib.util.find_spec(package)
+        folders = list(spec.submodule_search_locations or []) if spec else []
+        if any(os.path.realpath(filename).startswith(os.path.realpath(folder) + os.sep) for folder in folders):
+            return True
+    return False
+
+
+def origin(namespace: dict, name: str, reference: str | None) -> dict:
+    """``{"written_here": bool, "why": str}``: was ``name`` defined by the notebook's own cells?"""
+    import inspect
+
+    obj = namespace.get(name)
+    if obj is None:
+        return {"written_here": True, "why": "not defined (the calls will say so)"}
+    if reference is not None:
+        try:
+            if obj is _load(reference):
+                return {"written_here": False, "why": f"`{name}` is the reference implementation "
+                                                      f"{reference.replace(':', '.')} itself"}
+        except Exception:  # noqa: BLE001 - a reference that does not import here is not the answer
+            pass
+    if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+        return {"written_here": False, "why": f"`{name}` is a {type(obj).__module__}.{type(obj).__qualname__}, "
+                                              "not a function or class written in the notebook"}
+    if inspect.isclass(obj):
+        bases = [f"{b.__module__}.{b.__qualname__}" for b in obj.__mro__[1:] if b.__module__.startswith(OUTSIDE)]
+        if bases:
+            return {"written_here": False, "why": f"`{name}` derives from {bases[0]}"}
+    wrapped = getattr(obj, "__wrapped__", None)
+    if wrapped is not None and not getattr(getattr(wrapped, "__code__", None), "co_filename", "").startswith(
+            CELL_FILE):
+        return {"written_here": False, "why": f"`{name}` wraps {getattr(wrapped, '__module__', '?')}."
+                                              f"{getattr(wrapped, '__qualname__', '?')}"}
+    functions = _functions_of(obj)
+    written = [f for f in functions if f.__code__.co_filename.startswith(CELL_FILE)]
+    # Beside methods written in a cell, a class may have generated ones (dataclasses, namedtuple): only
+    # code from the course's package or transformers counts as taken from outside.
+    outside = [f for f in functions if f not in written and _from_outside(f.__code__.co_filename)]
+    if not written or outside:
+        where = f"{outside[0].__module__}.{outside[0].__qualname__}" if outside else f"{obj.__module__}"
+        return {"written_here": False, "why": f"`{name}` is defined in {where}, not in the notebook"}
+    return {"written_here": True, "why": ""}
+
+
+@contextlib.contextmanager
+def _forbid(reference: str | None):
+    """Raise after the block when it ran the code of ``reference`` (a wrapper that delegates to it)."""
+    if not reference:
+        yield
+        return
+    codes = {f.__code__ for f in _functions_of(_load(reference))}
+    ran: list[str] = []
+
+    def profiler(frame, event, arg):
+        if event == "call" and frame.f_code in codes and not ran:
+            ran.append(frame.f_code.co_name)
+
+    previous = sys.getprofile()
+    sys.setprofile(profiler)
+    try:
+        yield
+    finally:
+        sys.setprofile(previous)
+    if ran:
+        raise PermissionError(f"the answer runs the reference implementation {reference.replace(':', '.')} "
+                              f"({ran[0]}); write it yourself")
 
 
 def _module_call(namespace, request):
@@ -124,12 +218,12 @@ def _module_call(namespace, request):
         else:
             module = namespace[request["target"]](BertConfig(**request["config"]))
         if request.get("state") is not None:
-            _load_state(module, request["state"])
+            _load_state(module, request["state"], request["target"])
         for index, state in (request.get("reload") or {}).items():
             _load_state(init[int(index)], state)
         module.eval()
         args = [torch.as_tensor(a) if type(a).__name__ == "ndarray" else a for a in request.get("args", [])]
-        with torch.no_grad():
+        with torch.no_grad(), _forbid(request.get("forbid")):
             output = module(*args)
         if request.get("count_parameters"):
             return {"output": output, "num_parameters": sum(p.numel() for p in module.parameters())}
@@ -140,7 +234,8 @@ def call(namespace: dict, request: dict):
     """Answer a ``call`` request: the student's function on the decoded arguments."""
     args = [_argument(namespace, a) for a in request["args"]]
     kwargs = {k: _argument(namespace, v) for k, v in request.get("kwargs", {}).items()}
-    result = namespace[request["target"]](*args, **kwargs)
+    with _forbid(request.get("forbid")):
+        result = namespace[request["target"]](*args, **kwargs)
     if request.get("return_args"):  # what the call left in its inputs (in-place edits show)
         # Imported here, after the protocol channel is set up: nothing imported may write to the protocol's stdout.
         import torch
@@ -178,6 +273,8 @@ def main() -> int:
                 result = call(namespace, request)
             elif request["op"] == "module":
                 result = _module_call(namespace, request)
+            elif request["op"] == "origin":
+                result = origin(namespace, request["target"], request.get("reference"))
             else:
                 raise ValueError(f"unknown op {request['op']!r}")
             reply = codec.encode({"ok": True, "result": result})

@@ -99,11 +99,18 @@ def scaled_dot_product_attention(query, key, value, attention_mask=None) -> tupl
         query: (..., Lq, d)
         key: (..., Lk, d)
         value: (..., Lk, dv)
-        attention_mask: optional bool or 0/1 tensor broadcastable to (..., Lq, Lk);
-            True/1 means "may attend", False/0 means "must not".
+        attention_mask: optional bool, or 0/1 integer or float, tensor broadcastable to
+            (..., Lq, Lk), e.g. (Lk,) for a key mask; True/1 means "may attend", False/0
+            means "must not". It hides scores before the softmax, so masked keys get weight
+            exactly 0 and each row still sums to 1; a row whose keys are all masked gets
+            uniform weights (the most negative finite number, not -inf: no NaN).
 
     Returns:
-        context (..., Lq, dv) and the attention weights (..., Lq, Lk), each row summing to 1.
+        context (..., Lq, dv) and the attention weights (..., Lq, Lk), each row summing to 1,
+        in the inputs' dtype (float32 or float64). The inputs are not modified, and the
+        result is differentiable with respect to query, key and value.
+
+    Example: for q (2, 3, 4), k (2, 5, 4), v (2, 5, 6), context is (2, 3, 6) and weights (2, 3, 5).
 
     Taught in book/ch1_architecture/attention.md.
     """
@@ -132,8 +139,11 @@ class BertSelfAttention(nn.Module):
     Submodules: ``query``, ``key``, ``value`` and ``output``, each an
     ``nn.Linear(hidden_size, hidden_size)``; ``num_heads`` heads of size
     hidden_size / num_heads. In training, ``dropout`` (an ``nn.Dropout`` with
-    ``config.attention_probs_dropout_prob``) drops attention weights. Returns the
-    block's output before the residual and LayerNorm, which :class:`BertLayer` adds.
+    ``config.attention_probs_dropout_prob``) drops attention weights after the softmax,
+    scaling kept weights by 1/(1-p); in eval mode it does nothing. Returns the block's
+    output before the residual and LayerNorm, which :class:`BertLayer` adds. The mask
+    may be bool or 0/1 ints or floats; outputs at padding positions are not checked. The
+    input is not modified, and gradients reach every projection.
 
     Taught in book/ch1_architecture/attention.md.
     """
@@ -173,7 +183,9 @@ class BertEmbeddings(nn.Module):
     Submodules: ``word_embeddings`` (vocab_size x H), ``position_embeddings``
     (max_position_embeddings x H, positions 0..T-1), ``token_type_embeddings``
     (type_vocab_size x H), ``norm`` (LayerNorm with ``config.layer_norm_eps``)
-    and ``dropout`` (``config.hidden_dropout_prob``).
+    and ``dropout`` (``config.hidden_dropout_prob``), applied last, after the norm.
+    ``word_embeddings`` has ``padding_idx=config.pad_token_id`` (its row gets no gradient).
+    The inputs are not modified.
 
     Taught in book/ch1_architecture/tokenization.md.
     """
@@ -206,7 +218,9 @@ class BertLayer(nn.Module):
     ``intermediate`` (Linear H -> I), ``output`` (Linear I -> H), ``output_norm``
     (LayerNorms with ``config.layer_norm_eps``) and ``dropout``
     (``config.hidden_dropout_prob``). The FFN is output(GELU(intermediate(x)))
-    with the exact, erf-based GELU.
+    with the exact, erf-based GELU (not the tanh approximation). Dropout applies to each
+    sublayer's output, before it is added to the residual. The attention mask goes to
+    ``attention`` only; outputs at padding positions are not checked; the input is not modified.
 
     Taught in book/ch1_architecture/layer.md.
     """

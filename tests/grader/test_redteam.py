@@ -81,6 +81,21 @@ def wordpiece_tokenize(*args, **kwargs):
 """
 
 
+# The held-out attack that got the visible test's point: the reference, found by walking the package.
+WALK_REFERENCE = """
+import importlib, pkgutil, bertcourse
+for _info in pkgutil.walk_packages(bertcourse.__path__, "bertcourse."):
+    if _info.name.endswith("tokenization"):
+        wordpiece_tokenize = getattr(importlib.import_module(_info.name), "wordpiece_tokenize")
+"""
+WRAP_REFERENCE = """
+import importlib
+_m = importlib.import_module("bertcourse." + "model")
+def scaled_dot_product_attention(query, key, value, attention_mask=None):
+    return _m.scaled_dot_product_attention(query, key, value, attention_mask)
+"""
+
+
 def _snoop(course: Path, pg_socket: str, port: int) -> str:
     """Tries to read what a jailed kernel must not see and write what it must not touch; prints LEAK: on success."""
     return f'''
@@ -131,6 +146,8 @@ def _cases(course: Path, pg_socket: str, port: int) -> dict[str, dict]:
                                          SDPA: "from bertcourse.models.bert import scaled_dot_product_attention\n"},
                              "expect": set(),
                              "flag": "imports the reference implementation (bertcourse.tokenization"},
+        "walk_reference": {"replace": {WP: WALK_REFERENCE}, "expect": ONLY_SDPA, "not_written": WP},
+        "wrap_reference": {"replace": {SDPA: WRAP_REFERENCE}, "expect": ONLY_WP},
         "snoop": {"replace": {WP: good[WP] + _snoop(course, pg_socket, port)}, "expect": BOTH,
                   "flag": "opens a file"},
         "leak_hidden": {"replace": {WP: good[WP] + LEAK_HIDDEN}, "expect": BOTH, "flag": "uses get_ipython"},
@@ -223,9 +240,10 @@ def test_csv_export_has_every_student(batch):
         assert float(rows[student]["score"]) == pytest.approx(sum(result["scores"].values())), student
 
 
-ATTACKS = ["edited_test", "deleted_test", "always_equal", "patch_allclose", "patch_testing", "patch_grading",
-           "import_reference", "snoop", "leak_hidden", "infinite_loop", "memory_bomb", "fork_bomb", "os_exit", "huge_output",
-           "malformed_json", "renamed", "empty", "unanswered"]
+ATTACKS = [
+    "edited_test", "deleted_test", "always_equal", "patch_allclose", "patch_testing", "patch_grading",
+    "import_reference", "walk_reference", "wrap_reference", "snoop", "leak_hidden", "infinite_loop",
+    "memory_bomb", "fork_bomb", "os_exit", "huge_output", "malformed_json", "renamed", "empty", "unanswered"]
 
 
 @pytest.mark.parametrize("student", ATTACKS)
@@ -253,6 +271,20 @@ def test_patched_grading_helpers_are_lowered_and_reported(batch):
     assert "lowered by the re-check" in section and "suspicious code" in section
     # Lowered cells hold 0 in the gradebook (the manual score overrides the in-kernel one).
     assert result["lowered"] and all(result["scores"][f"{NOTEBOOK}/{cell}"] == 0 for cell in result["lowered"])
+
+
+def test_an_answer_not_written_in_the_notebook_scores_nothing_and_the_report_says_why(batch):
+    result = _student(batch, "walk_reference")
+    cells = [f"{NOTEBOOK}/{cell}" for cell in ITEM_CELLS[WP]]
+    assert all(result["scores"][cell] == 0 for cell in cells), result["scores"]
+    assert result["lowered"], result  # it passed in the kernel: the re-check took the points back
+    section = batch["report"].markdown().split("## walk_reference:")[1].split("\n## ")[0]
+    assert "not written in the notebook" in section and "wordpiece_tokenize itself" in section, section
+
+
+def test_a_cell_that_timed_out_in_the_kernel_is_not_run_again_in_the_recheck(batch):
+    seconds = _student(batch, "infinite_loop")["seconds"]
+    assert seconds["recheck"] < SETTINGS.cell_timeout, seconds
 
 
 def test_snoop_sees_and_changes_nothing(batch):
