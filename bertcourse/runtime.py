@@ -1,4 +1,4 @@
-"""Where and how a training cell runs: device, seed, profile, mixed precision, eval mode.
+"""Where and how a training cell runs: device, seed, profile, mixed precision, eval mode, cached results.
 
 Every training cell in the book and the notebooks asks this module three things:
 which device to use (:func:`pick_device`), how big to make the run
@@ -8,15 +8,18 @@ answers are detected, never assumed: CPU bf16 autocast is only a speed-up on
 CPUs with bf16 matrix instructions (AMX or AVX512-BF16); elsewhere it is
 emulated and can be 100x slower than fp32. :func:`to_device` moves a batch and
 :func:`eval_mode` runs a block in eval mode and restores the mode it found.
+:func:`cached_json` keeps an expensive run's results in a JSON file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -97,3 +100,18 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         yield model
     finally:
         model.train(was_training)
+
+
+def cached_json(path: Path | str, compute: Callable[[], dict], *, refresh: bool = False, write: bool = True) -> dict:
+    """The JSON object in ``path`` if it exists (and not ``refresh``), else ``compute()``, written there when ``write``.
+
+    The book's expensive runs cache their results by config this way (the folder is made as needed).
+    """
+    path = Path(path)
+    if path.exists() and not refresh:
+        return json.loads(path.read_text())
+    result = compute()
+    if write:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1))
+    return result

@@ -1,4 +1,4 @@
-"""Tests of bertcourse.runtime: profile, seed, device, to_device and eval_mode (autocast: tests/training/test_precision.py)."""
+"""Tests of bertcourse.runtime: profile, seed, device, to_device, eval_mode, cached_json (autocast: tests/training)."""
 
 from __future__ import annotations
 
@@ -101,3 +101,21 @@ def test_eval_mode_restores_the_mode_after_an_error():
             raise RuntimeError("boom")
     assert model.training
 
+
+
+def test_cached_json_computes_once_then_reads_and_refresh_recomputes(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"run": len(calls)}
+
+    path = tmp_path / "deeper" / "result.json"
+    assert runtime.cached_json(path, compute) == {"run": 1} and path.exists()
+    assert runtime.cached_json(path, compute) == {"run": 1} and len(calls) == 1
+    assert runtime.cached_json(path, compute, refresh=True) == {"run": 2}
+
+
+def test_cached_json_without_write_leaves_no_file(tmp_path):
+    assert runtime.cached_json(tmp_path / "ci.json", lambda: {"a": 1}, write=False) == {"a": 1}
+    assert not (tmp_path / "ci.json").exists()

@@ -139,10 +139,4 @@ def run(config: RetrievalConfig) -> dict:
 
 def cached_run(config: RetrievalConfig, folder: Path | str, refresh: bool = False) -> dict:
     """:func:`run`, read from ``folder/retrieval-<config key>.json`` when it exists, else run and saved there."""
-    path = Path(folder) / f"retrieval-{config.key()}.json"
-    if path.exists() and not refresh:
-        return json.loads(path.read_text())
-    result = run(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1))
-    return result
+    return runtime.cached_json(Path(folder) / f"retrieval-{config.key()}.json", lambda: run(config), refresh=refresh)

@@ -154,11 +154,5 @@ def run(config: DistillationConfig) -> dict:
 
 def cached(config: DistillationConfig, folder: Path = RESULTS) -> dict:
     """The results of ``config`` from ``folder``, else measured now (and written there, except under ``ci``)."""
-    path = folder / f"distillation_{config.profile}_{config.key()}.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    results = run(config)
-    if config.profile != "ci":
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=1))
-    return results
+    return runtime.cached_json(folder / f"distillation_{config.profile}_{config.key()}.json", lambda: run(config),
+                               write=config.profile != "ci")

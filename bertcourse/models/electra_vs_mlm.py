@@ -208,11 +208,5 @@ def cached(config: ComparisonConfig, folder: Path = RESULTS) -> dict:
 
     ``ci`` runs take seconds and are never written (a test build must not leave files behind).
     """
-    path = folder / f"electra_vs_mlm_{config.profile}_{config.key()}.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    results = run(config)
-    if config.profile != "ci":
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=1))
-    return results
+    return runtime.cached_json(folder / f"electra_vs_mlm_{config.profile}_{config.key()}.json", lambda: run(config),
+                               write=config.profile != "ci")

@@ -7,21 +7,16 @@ answer cell run after the notebook's setup cell, as the worker runs them.
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
-
-import numpy as np
 import pytest
 
 from bertcourse import registry
-from bertcourse.grader import codec, probes, worker
+from bertcourse.grader import probes
 from tests import notebook_runner as runner
+from tests.grader import probe_support as support
 from tests.mutants.ch5_finetuning import VARIANTS
 
-ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "ch5_finetuning"
 ITEMS = [i.name for i in registry.items(ASSIGNMENT, with_reference=True)]
-SEED = 20240607
 # Mistakes the re-check cannot see, left to the hidden tests: the worker answers a call that raises with a
 # failure (so "raises ValueError" cannot be asked of it), and runs modules in eval mode under no_grad.
 HIDDEN_TESTS_ONLY = {"k > N clamped instead of an error", "a frozen encoder (no gradient into it)"}
@@ -29,29 +24,16 @@ HIDDEN_TESTS_ONLY = {"k > N clamped instead of an error", "a frozen encoder (no 
 
 @pytest.fixture(scope="module")
 def notebook():
-    return runner.load(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    return support.solution(ASSIGNMENT)
 
 
 def _namespace(notebook, item: str, source: str) -> dict:
-    namespace = {"__name__": "__main__"}
-    exec(compile(runner.strip_markers(runner.answer_source(notebook, "setup")), "<setup>", "exec"), namespace)
-    exec(compile(source, f"<{item}>", "exec"), namespace)
-    return namespace
+    return support.namespace([("setup", runner.strip_markers(runner.answer_source(notebook, "setup"))), (item, source)])
 
 
 def _verdict(namespace: dict, item: str) -> str | None:
-    """What the re-check says of the answer in ``namespace``: None (passed) or the first problem."""
-    for case in probes.PROBES[item](np.random.default_rng([SEED, len(item)]), probes.Context()):
-        request = copy.deepcopy(case.request)
-        answer = worker.call if request["op"] == "call" else worker._module_call
-        try:
-            got = codec.decode(codec.encode(answer(namespace, request)))
-        except Exception as error:  # noqa: BLE001 - a variant that raises fails, as in the worker
-            return f"{case.label}: raised {type(error).__name__}: {error}"
-        problem = probes.compare(case, got)
-        if problem:
-            return f"{case.label}: {problem}"
-    return None
+    """What the re-check says of the answer in ``namespace``, with the global generators left as they are."""
+    return support.verdict(namespace, support.cases(item), seed_globals=False)
 
 
 def test_every_code_item_has_a_probe_and_the_fine_tune_depends_on_the_classifier():
@@ -65,7 +47,7 @@ def test_reference_answer_passes(item, notebook):
     assert problem is None, problem
 
 
-@pytest.mark.parametrize("variant", VARIANTS, ids=[f"{v.item}:{'ok' if v.correct else 'mutant'}:{v.name}" for v in VARIANTS])
+@pytest.mark.parametrize("variant", VARIANTS, ids=support.variant_ids(VARIANTS))
 def test_variant_is_judged_as_expected(variant, notebook):
     source = variant.apply(runner.answer_source(notebook, variant.item))
     problem = _verdict(_namespace(notebook, variant.item, source), variant.item)

@@ -9,60 +9,27 @@ answer cell replaced.
 
 from __future__ import annotations
 
-import copy
-import random
-from pathlib import Path
-
-import numpy as np
 import pytest
 
 from bertcourse import registry
-from bertcourse.grader import codec, probes, recheck, worker
-from bertcourse.grader.sandbox import Limits, Sandbox, reserved_slots
+from bertcourse.grader import probes
 from tests import notebook_runner as runner
+from tests.grader import probe_support as support
 from tests.grader_support import require_sandbox
 from tests.mutants.ch2_pretraining import VARIANTS
 
-ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "ch2_pretraining"
 ITEMS = [i.name for i in registry.items(ASSIGNMENT, with_reference=True)]
 PREAMBLE = "import math\nimport random\n\nimport torch\nimport torch.nn.functional as F\nfrom torch import Tensor\n"
-SEED = 20240607
 
 
 @pytest.fixture(scope="module")
 def notebook():
-    return runner.load(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
-
-
-def _cases(item: str) -> list:
-    """A fresh set of the item's cases, as each re-check makes (cases that judge several calls keep state)."""
-    return probes.PROBES[item](np.random.default_rng([SEED, len(item)]), probes.Context())
+    return support.solution(ASSIGNMENT)
 
 
 def _function(item: str, source: str):
-    namespace = {"__name__": "__main__"}
-    exec(compile(PREAMBLE + source, f"<{item}>", "exec"), namespace)
-    return namespace
-
-
-def _verdict(namespace: dict, item_cases: list) -> str | None:
-    """What the re-check says of the answer in ``namespace``: None (passed) or the first problem."""
-    import torch
-
-    torch.manual_seed(0)  # once: the global state moves on between the calls, as in the worker
-    random.seed(0)
-    for case in item_cases:
-        request = copy.deepcopy(case.request)
-        assert request["op"] == "call"
-        try:
-            got = codec.decode(codec.encode(worker.call(namespace, request)))
-        except Exception as error:  # noqa: BLE001 - a variant that raises fails, as in the worker
-            return f"{case.label}: raised {type(error).__name__}: {error}"
-        problem = probes.compare(case, got)
-        if problem:
-            return f"{case.label}: {problem}"
-    return None
+    return support.namespace([(item, PREAMBLE + source)])
 
 
 def test_every_chapter_2_item_has_a_probe():
@@ -83,17 +50,17 @@ def test_probes_are_merged_from_one_module_per_assignment():
 
 @pytest.mark.parametrize("item", ITEMS)
 def test_reference_answer_passes(item, notebook):
-    problem = _verdict(_function(item, runner.answer_source(notebook, item)), _cases(item))
+    problem = support.verdict(_function(item, runner.answer_source(notebook, item)), support.cases(item))
     assert problem is None, problem
 
 
 CH2 = [v for v in VARIANTS if v.item in ITEMS]
 
 
-@pytest.mark.parametrize("variant", CH2, ids=[f"{v.item}:{'ok' if v.correct else 'mutant'}:{v.name}" for v in CH2])
+@pytest.mark.parametrize("variant", CH2, ids=support.variant_ids(CH2))
 def test_variant_is_judged_as_expected(variant, notebook):
     source = variant.apply(runner.answer_source(notebook, variant.item))
-    problem = _verdict(_function(variant.item, source), _cases(variant.item))
+    problem = support.verdict(_function(variant.item, source), support.cases(variant.item))
     if variant.correct:
         assert problem is None, f"a correct alternative failed the re-check: {problem}"
     else:
@@ -105,17 +72,8 @@ def test_recheck_in_the_sandboxed_worker(notebook):
     require_sandbox()
     broken = {"mask_tokens": "modifies input_ids in place", "create_nsp_examples": "the random module instead of rng",
               "span_mask": "uniform span lengths", "mlm_loss_and_accuracy": "summed, not averaged"}
-    submission = copy.deepcopy(notebook)
-    for cell in submission.cells:
-        cell.source = runner.strip_markers(cell.source)
-        grade_id = runner.nbgrader_meta(cell).get("grade_id")
-        if grade_id in broken:
-            variant = next(v for v in CH2 if v.item == grade_id and v.name == broken[grade_id])
-            cell.source = variant.apply(cell.source)
-    with reserved_slots() as first:
-        sandbox = Sandbox(Limits(cpu_seconds=300), slot=first)
-        honest = recheck.recheck(notebook, ITEMS + ["pretraining_with_your_masking"], sandbox, timeout=300)
-        mixed = recheck.recheck(submission, ITEMS + ["pretraining_with_your_masking"], sandbox, timeout=300)
+    submission = support.submission(notebook, {item: support.find(CH2, item, name) for item, name in broken.items()})
+    honest, mixed = support.recheck_in_sandbox(ITEMS + ["pretraining_with_your_masking"], notebook, submission)
     assert all(c.passed for c in honest[:-1]), [(c.item, c.detail) for c in honest]
     assert honest[-1].passed is None  # an end-to-end check: not re-checked itself, and its part passed
     verdict = {c.item: c.passed for c in mixed}
