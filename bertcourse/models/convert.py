@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 
-import torch
 from torch import Tensor, nn
 
 from .heads import BertForPreTraining
+from .renaming import copy_checked, rename
 
 # transformers' state-dict names -> ours. Applied in order, each a full-name regex.
 _TRANSFORMERS_NAMES = [
@@ -41,9 +41,7 @@ _TIED_DECODER = "mlm_head.decoder.weight"
 
 def rename_transformers_key(name: str) -> str:
     """The name of our parameter that transformers calls ``name``."""
-    for pattern, replacement in _TRANSFORMERS_NAMES:
-        name = re.sub(pattern, replacement, name)
-    return name
+    return rename(name, _TRANSFORMERS_NAMES)
 
 
 def load_transformers_weights(model: nn.Module, state_dict: dict[str, Tensor]) -> nn.Module:
@@ -64,20 +62,4 @@ def load_transformers_weights(model: nn.Module, state_dict: dict[str, Tensor]) -
         if prefix and not ours.startswith(("mlm_head.", "nsp_head.")):
             ours = prefix + ours
         renamed[ours] = tensor
-    targets = model.state_dict()
-    missing = sorted(set(targets) - set(renamed) - {_TIED_DECODER})
-    unexpected = sorted(k for k in set(renamed) - set(targets) if not k.startswith(("mlm_head.", "nsp_head.")))
-    if missing or unexpected:
-        raise ValueError(
-            f"state dict does not fit {type(model).__name__}: missing {missing[:8]}"
-            f"{' ...' if len(missing) > 8 else ''}, unexpected {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}"
-        )
-    with torch.no_grad():
-        for name, target in targets.items():
-            if name not in renamed:  # the tied decoder, filled by the word embeddings
-                continue
-            source = renamed[name]
-            if source.shape != target.shape:
-                raise ValueError(f"{name}: expected shape {tuple(target.shape)}, got {tuple(source.shape)}")
-            target.copy_(source)
-    return model
+    return copy_checked(model, renamed, tied=(_TIED_DECODER,), spare=("mlm_head.", "nsp_head."))

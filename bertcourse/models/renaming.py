@@ -32,15 +32,28 @@ def load_renamed(model: nn.Module, state_dict: dict[str, Tensor], renames: Renam
     the missing, unexpected or mis-shaped entries.
     """
     renamed = {rename(name, renames): tensor for name, tensor in state_dict.items() if not re.search(skip, name)}
+    return copy_checked(model, renamed, tied=tied)
+
+
+def copy_checked(model: nn.Module, renamed: dict[str, Tensor], *, tied: tuple[str, ...] = (),
+                 spare: tuple[str, ...] = ()) -> nn.Module:
+    """Copy ``renamed`` (already in our names) into ``model``, every parameter found with its shape.
+
+    ``tied`` names our parameters that may be absent; ``spare`` are name prefixes of source
+    weights the model may have no place for (heads it lacks). Raises ValueError naming the
+    missing, unexpected or mis-shaped entries.
+    """
     targets = model.state_dict()
     missing = sorted(set(targets) - set(renamed) - set(tied))
-    unexpected = sorted(set(renamed) - set(targets))
+    unexpected = sorted(k for k in set(renamed) - set(targets) if not k.startswith(spare))
     if missing or unexpected:
-        raise ValueError(f"state dict does not fit {type(model).__name__}: missing {missing[:8]}, "
-                         f"unexpected {unexpected[:8]}")
+        raise ValueError(
+            f"state dict does not fit {type(model).__name__}: missing {missing[:8]}"
+            f"{' ...' if len(missing) > 8 else ''}, unexpected {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}"
+        )
     with torch.no_grad():
         for name, target in targets.items():
-            if name not in renamed:
+            if name not in renamed:  # a tied parameter, filled by the one it is tied to
                 continue
             if renamed[name].shape != target.shape:
                 raise ValueError(f"{name}: expected shape {tuple(target.shape)}, got {tuple(renamed[name].shape)}")
