@@ -14,6 +14,7 @@ without rebuilding. ``make test`` never sets it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,3 +68,49 @@ def shared_clean_book(tmp_path_factory) -> Path:
     log = (root / "build.log").read_text()
     assert returncode == 0, f"jupyter-book build failed:\n{log[-9000:]}"
     return root
+
+
+# --------------------------------------------------------------------------
+# Reading the build log
+# --------------------------------------------------------------------------
+
+# The kernels' own stderr goes into the log too. Two of its records are the kernel's machinery
+# talking about itself, not the book: ipykernel's notice that its sockets are plain TCP, and an
+# exception inside a ZMQStream callback of the kernel's event loop whose traceback has no frame
+# outside zmq, tornado, ipykernel, jupyter_client and the standard library (seen once in CI, on a
+# build whose every cell ran: ``raise_on_error`` would have failed the build otherwise).
+KERNEL_TCP_NOTICE = "Kernel is running over TCP"
+KERNEL_LOOP_ERROR = "ERROR:tornado.general:Uncaught exception in ZMQStream callback"
+_MACHINERY_FRAME = re.compile(r'File "[^"]*(/(zmq|tornado|ipykernel|jupyter_client|asyncio)/|/python3\.\d+/[a-z_]+\.py")')
+_PROBLEM = re.compile(r"\bWARNING\b|\bERROR\b")
+
+
+def _record(lines: list[str], start: int) -> int:
+    """The end (exclusive) of the log record starting at ``start``: its line and any traceback after it."""
+    end = start + 1
+    while end < len(lines) and (lines[end].startswith((" ", "\t", "Traceback", "During handling"))
+                                or (lines[end - 1].startswith(" ") and re.match(r"^[\w.]+(Error|Exception)\b", lines[end]))):
+        end += 1
+    return end
+
+
+def is_kernel_machinery(record: list[str]) -> bool:
+    """True for the kernel's TCP notice, or a ZMQStream callback error with a traceback only through its machinery."""
+    if KERNEL_TCP_NOTICE in record[0]:
+        return True
+    frames = [line for line in record if line.strip().startswith('File "')]
+    return record[0].startswith(KERNEL_LOOP_ERROR) and bool(frames) and all(_MACHINERY_FRAME.search(f) for f in frames)
+
+
+def log_problems(log: str) -> list[str]:
+    """Every WARNING or ERROR record of a build log (with its traceback), the kernel's machinery excepted."""
+    lines, problems, index = log.splitlines(), [], 0
+    while index < len(lines):
+        if not _PROBLEM.search(lines[index]):
+            index += 1
+            continue
+        end = _record(lines, index)
+        if not is_kernel_machinery(lines[index:end]):
+            problems.append("\n".join(lines[index:end]))
+        index = end
+    return problems
