@@ -77,11 +77,11 @@ def shared_clean_book(tmp_path_factory) -> Path:
 # The kernels' own stderr goes into the log too. Two of its records are the kernel's machinery
 # talking about itself, not the book: ipykernel's notice that its sockets are plain TCP, and an
 # exception inside a ZMQStream callback of the kernel's event loop whose traceback has no frame
-# outside zmq, tornado, ipykernel, jupyter_client and the standard library (seen once in CI, on a
+# outside zmq, tornado, ipykernel, jupyter_client, anyio, traitlets and the standard library (seen once in CI, on a
 # build whose every cell ran: ``raise_on_error`` would have failed the build otherwise).
 KERNEL_TCP_NOTICE = "Kernel is running over TCP"
 KERNEL_LOOP_ERROR = "ERROR:tornado.general:Uncaught exception in ZMQStream callback"
-_MACHINERY_FRAME = re.compile(r'File "[^"]*(/(zmq|tornado|ipykernel|jupyter_client|asyncio)/|/python3\.\d+/[a-z_]+\.py")')
+_MACHINERY_FRAME = re.compile(r'File "[^"]*(/(zmq|tornado|ipykernel|jupyter_client|anyio|traitlets|asyncio)/|/python3\.\d+/[a-z_]+\.py")')
 _PROBLEM = re.compile(r"\bWARNING\b|\bERROR\b")
 
 
