@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from bertcourse import data, hub, runtime
 
@@ -238,8 +239,6 @@ def spread(runs: list[dict], metric: str) -> dict:
 
 def run(config: PartyConfig) -> dict:
     """TF-IDF + LR (on the same training passages, and on all of them) and one fine-tune per seed."""
-    import torch
-
     parts = load(config)
     every_train_passage = split(passages(config.sentences_per_passage, config.parties), "address")["train"]
     tokenizer = hub.load_tokenizer(config.checkpoint)
