@@ -253,6 +253,26 @@ def run(config: PartyConfig) -> dict:
             "machine": {"threads": torch.get_num_threads(), "bf16": runtime.cpu_has_fast_bf16()}}
 
 
+def verdict(result: dict, metric: str = "macro_f1") -> dict:
+    """Does the fine-tune beat TF-IDF + LR (same passages) by more than its seed spread, on ``metric``?
+
+    It does when the mean margin over the baseline is larger than the range of the seeds
+    (max - min) and every seed is above the baseline. Returns the margin, the range, how many
+    seeds are above, and ``"beats"`` (by more than the spread), ``"ahead"`` (on average, not by
+    more than the spread) or ``"loses"``.
+    """
+    baseline = result["tfidf"]["test"][metric]
+    spread_ = result["spread"][metric]
+    margin, width = spread_["mean"] - baseline, spread_["max"] - spread_["min"]
+    above = sum(run["test"][metric] > baseline for run in result["fine_tuned"])
+    if margin > width and above == len(result["fine_tuned"]):
+        outcome = "beats"
+    else:
+        outcome = "ahead" if margin > 0 else "loses"
+    return {"outcome": outcome, "margin": margin, "range": width, "seeds_above": above,
+            "seeds": len(result["fine_tuned"]), "baseline": baseline, **spread_}
+
+
 def cached_run(config: PartyConfig, folder: Path | str, refresh: bool = False) -> dict:
     """:func:`run`, read from ``folder/sotu_party-<config key>.json`` when that file exists, else run and saved there."""
     return runtime.cached_json(Path(folder) / f"sotu_party-{config.key()}.json", lambda: run(config), refresh=refresh)

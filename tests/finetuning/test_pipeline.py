@@ -138,3 +138,18 @@ def test_sotu_variants_differ_only_where_named():
     assert runs["high_lr"].finetune.learning_rate == 1e-3 and runs["high_lr"].train_limit == main.train_limit
     assert runs["small"].train_limit < main.train_limit and runs["small"].curve_points > 0
     assert sotu_party.PartyConfig.for_profile("ci").train_limit < main.train_limit
+
+
+@pytest.mark.parametrize("seeds,outcome", [
+    ((0.70, 0.72, 0.71), "beats"),  # margin 11 points, range 2
+    ((0.58, 0.75, 0.70), "ahead"),  # margin 8 points but range 17
+    ((0.55, 0.66, 0.60), "ahead"),  # margin 0.3 points, one seed below
+    ((0.50, 0.61, 0.55), "loses"),
+])
+def test_sotu_verdict_compares_the_margin_with_the_seed_spread(seeds, outcome):
+    result = {"tfidf": {"test": {"macro_f1": 0.60}}, "fine_tuned": [{"test": {"macro_f1": s}} for s in seeds]}
+    result["spread"] = {"macro_f1": sotu_party.spread(result["fine_tuned"], "macro_f1")}
+    v = sotu_party.verdict(result)
+    assert v["outcome"] == outcome
+    assert v["margin"] == pytest.approx(np.mean(seeds) - 0.60) and v["range"] == pytest.approx(max(seeds) - min(seeds))
+    assert v["seeds_above"] == sum(s > 0.60 for s in seeds)
