@@ -153,3 +153,24 @@ def test_sotu_verdict_compares_the_margin_with_the_seed_spread(seeds, outcome):
     assert v["outcome"] == outcome
     assert v["margin"] == pytest.approx(np.mean(seeds) - 0.60) and v["range"] == pytest.approx(max(seeds) - min(seeds))
     assert v["seeds_above"] == sum(s > 0.60 for s in seeds)
+
+
+def test_fine_tune_logs_the_evaluate_hook_as_validation():
+    from bertcourse.finetuning.classifier import SequenceClassifier
+    from bertcourse.finetuning.finetune import fine_tune
+    from bertcourse.models.bert import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig.preset("tiny")
+    model = SequenceClassifier(BertModel(config), config.hidden_size, 2)
+    examples = [([101, 5 + i, 102], [0, 0, 0]) for i in range(8)]
+    calls = []
+
+    def evaluate(m):
+        calls.append(m.training)
+        return {"accuracy": 0.5}
+
+    history, _ = fine_tune(model, examples, [i % 2 for i in range(8)], FinetuneConfig(epochs=2, batch_size=4),
+                           device="cpu", evaluate=evaluate, eval_every=2)
+    assert history.series("validation", "accuracy") == ([2, 4], [0.5, 0.5]) and len(calls) == 2
+    assert model.training  # put back in train mode after each evaluation
