@@ -155,8 +155,7 @@ def variants(name: str | None = None) -> dict[str, PartyConfig]:
 
     * ``"main"``: full fine-tuning, :meth:`PartyConfig.for_profile`;
     * ``"lora"``: LoRA adapters (r = 8) on the query and value projections, at 10x the learning rate
-      (adapters start at zero and have few steps to grow; Hu et al. also tune it higher), the first
-      two seeds (CPU time);
+      (the adapters start at zero and have few steps to grow; not tuned), the first two seeds (CPU time);
     * ``"high_lr"``: full fine-tuning at 1e-3, one seed (the forgetting pitfall);
     * ``"small"``: 64 training passages (16 under ``ci``) for 15 epochs, with validation curves
       (the overfitting pitfall).
