@@ -36,5 +36,8 @@ def test_tfidf_cosine_baseline_reads_shared_words():
 def test_configs():
     ci, cpu = next_passage.PairConfig.for_profile("ci"), next_passage.PairConfig.for_profile("cpu")
     assert ci.train_pairs < cpu.train_pairs and ci.key() != cpu.key() == next_passage.PairConfig.for_profile("cpu").key()
+    longer = cpu.longer(3)
+    assert longer.finetune.epochs == 3 and longer.key() != cpu.key()
+    assert longer.finetune.learning_rate == cpu.finetune.learning_rate and longer.train_pairs == cpu.train_pairs
     with pytest.raises(ValueError, match="gap"):
         next_passage.PairConfig(gap=1)
