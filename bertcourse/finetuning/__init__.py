@@ -2,7 +2,8 @@
 
 The graded pieces live one concept per module (``classifier``, ``pooling``,
 ``token_labels``, ``metrics``, ``qa``); ``inputs`` and ``finetune`` frame, batch,
-train and predict for any task; the tasks the book runs have a module each
-(``spam``, ``retrieval``, ``entities`` for the gazetteer labels).
+train and predict for any task; ``lora`` adds low-rank adapters to a frozen encoder; the
+tasks the book runs have a module each (``spam``, ``sotu_party``, ``retrieval``, ``entities``
+for the gazetteer labels).
 Import the modules, e.g. ``from bertcourse.finetuning import pooling``.
 """

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,16 +66,21 @@ def classification_loss(model: nn.Module, batch: dict) -> tuple[torch.Tensor, di
 
 
 def fine_tune(model: nn.Module, examples: Sequence[Example], labels: Sequence[int], config: FinetuneConfig,
-              *, device=None, progress: bool = False) -> tuple[History, float]:
-    """Train ``model`` (a :class:`~bertcourse.finetuning.classifier.SequenceClassifier`); return (history, seconds)."""
+              *, device=None, progress: bool = False, evaluate: Callable[[nn.Module], dict] | None = None,
+              eval_every: int | None = None) -> tuple[History, float]:
+    """Train ``model`` (a :class:`~bertcourse.finetuning.classifier.SequenceClassifier`); return (history, seconds).
+
+    ``evaluate(model) -> dict``, if given, is logged as "validation" every ``eval_every`` steps
+    (default: once, at the end) and after the last step, for learning curves.
+    """
     batches = training_batches(examples, labels, config)
     train_config = TrainConfig(max_steps=len(batches), learning_rate=config.learning_rate,
                                weight_decay=config.weight_decay,
                                warmup_steps=round(config.warmup_fraction * len(batches)),
-                               log_every=max(1, len(batches) // 20), eval_every=len(batches),
+                               log_every=max(1, len(batches) // 20), eval_every=eval_every or len(batches),
                                seed=config.seed, progress=progress)
     started = time.perf_counter()
-    history = train(model, batches, classification_loss, train_config, device=device)
+    history = train(model, batches, classification_loss, train_config, device=device, evaluate=evaluate)
     return history, time.perf_counter() - started
 
 

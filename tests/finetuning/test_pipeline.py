@@ -88,10 +88,89 @@ def test_gazetteer_tags():
 
 
 def test_sotu_split_by_address_keeps_addresses_whole():
-    items = [(f"sotu:{year}:X", "P", f"passage {i}") for year in range(1800, 1900) for i in range(6)]
-    by_address = sotu_party.split(items, "address")
-    assert not {k for k, _, _ in by_address["train"]} & {k for k, _, _ in by_address["test"]}
+    items = [(f"sotu:{year}:P{year // 8}", "P", f"passage {i}") for year in range(1800, 1900) for i in range(6)]
+    for by, unit in (("address", lambda key: key), ("president", lambda key: key.split(":")[-1])):
+        parts = sotu_party.split(items, by)
+        assert sorted(parts) == ["test", "train", "validation"] and sum(map(len, parts.values())) == len(items)
+        units = {name: {unit(k) for k, _, _ in part} for name, part in parts.items()}
+        assert not units["train"] & units["test"] and not units["train"] & units["validation"]
     by_passage = sotu_party.split(items, "passage")
     assert {k for k, _, _ in by_passage["train"]} & {k for k, _, _ in by_passage["test"]}  # the leak
     with pytest.raises(ValueError, match="by must be"):
         sotu_party.split(items, "sentence")
+
+
+def test_sotu_sample_is_fixed_and_keeps_order():
+    items = [("k", "P", f"text {i}") for i in range(50)]
+    chosen = sotu_party.sample(items, 10)
+    assert len(chosen) == 10 and chosen == sotu_party.sample(list(items), 10)
+    assert [items.index(c) for c in chosen] == sorted(items.index(c) for c in chosen)
+    assert sotu_party.sample(items, None) == items == sotu_party.sample(items, 99)
+
+
+def test_sotu_skew_thins_one_party():
+    items = [("k", "D" if i % 2 else "R", f"text {i}") for i in range(200)]
+    skewed = sotu_party.skew(items, "D", 0.1)
+    assert sum(p == "D" for _, p, _ in skewed) == round(0.1 / 0.9 * 100) and sum(p == "R" for _, p, _ in skewed) == 100
+    assert skewed == [item for item in items if item in skewed]  # order kept
+    with pytest.raises(ValueError, match="share must be"):
+        sotu_party.skew(items, "D", 1.0)
+
+
+def test_sotu_scores_and_spread():
+    from sklearn.metrics import f1_score
+
+    truth = ["D", "D", "D", "R"]
+    result = sotu_party.scores(truth, ["D", "D", "D", "D"], ("D", "R"))
+    assert result["accuracy"] == 0.75 and result["recall"] == {"D": 1.0, "R": 0.0}  # what accuracy hides
+    assert result["macro_f1"] == pytest.approx(f1_score(truth, ["D"] * 4, average="macro", zero_division=0))
+    assert result["predicted_share"] == {"D": 1.0, "R": 0.0} and result["confusion"] == [[3, 0], [1, 0]]
+    runs = [{"test": {"accuracy": a}} for a in (0.6, 0.7, 0.8)]
+    assert sotu_party.spread(runs, "accuracy") == pytest.approx({"mean": 0.7, "std": 0.1, "min": 0.6, "max": 0.8})
+
+
+def test_sotu_variants_differ_only_where_named():
+    runs = sotu_party.variants("cpu")
+    main = runs["main"]
+    assert main == sotu_party.PartyConfig.for_profile("cpu") and len(main.seeds) == 3
+    assert len({config.key() for config in runs.values()}) == len(runs)
+    assert runs["lora"].lora is not None and runs["lora"].train_limit == main.train_limit
+    assert runs["high_lr"].finetune.learning_rate == 1e-3 and runs["high_lr"].train_limit == main.train_limit
+    assert runs["small"].train_limit < main.train_limit and runs["small"].curve_points > 0
+    assert sotu_party.PartyConfig.for_profile("ci").train_limit < main.train_limit
+
+
+@pytest.mark.parametrize("seeds,outcome", [
+    ((0.70, 0.72, 0.71), "beats"),  # margin 11 points, range 2
+    ((0.58, 0.75, 0.70), "ahead"),  # margin 8 points but range 17
+    ((0.55, 0.66, 0.60), "ahead"),  # margin 0.3 points, one seed below
+    ((0.50, 0.61, 0.55), "loses"),
+])
+def test_sotu_verdict_compares_the_margin_with_the_seed_spread(seeds, outcome):
+    result = {"tfidf": {"test": {"macro_f1": 0.60}}, "fine_tuned": [{"test": {"macro_f1": s}} for s in seeds]}
+    result["spread"] = {"macro_f1": sotu_party.spread(result["fine_tuned"], "macro_f1")}
+    v = sotu_party.verdict(result)
+    assert v["outcome"] == outcome
+    assert v["margin"] == pytest.approx(np.mean(seeds) - 0.60) and v["range"] == pytest.approx(max(seeds) - min(seeds))
+    assert v["seeds_above"] == sum(s > 0.60 for s in seeds)
+
+
+def test_fine_tune_logs_the_evaluate_hook_as_validation():
+    from bertcourse.finetuning.classifier import SequenceClassifier
+    from bertcourse.finetuning.finetune import fine_tune
+    from bertcourse.models.bert import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig.preset("tiny")
+    model = SequenceClassifier(BertModel(config), config.hidden_size, 2)
+    examples = [([101, 5 + i, 102], [0, 0, 0]) for i in range(8)]
+    calls = []
+
+    def evaluate(m):
+        calls.append(m.training)
+        return {"accuracy": 0.5}
+
+    history, _ = fine_tune(model, examples, [i % 2 for i in range(8)], FinetuneConfig(epochs=2, batch_size=4),
+                           device="cpu", evaluate=evaluate, eval_every=2)
+    assert history.series("validation", "accuracy") == ([2, 4], [0.5, 0.5]) and len(calls) == 2
+    assert model.training  # put back in train mode after each evaluation
