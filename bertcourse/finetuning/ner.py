@@ -203,19 +203,19 @@ def scores(sentences: list[Sentence], predicted: list[list[str]], seen: dict) ->
             "unseen": {k: float(unseen["micro avg"][k]) for k in pick} if "micro avg" in unseen else None}
 
 
-def fine_tuned(split: dict, config: NerConfig, seed: int, tokenizer) -> dict:
-    """Fine-tune ``TokenClassifier(MiniLM, 384, 7)`` with ``seed``; the predicted test tags, history, timing."""
+def fine_tuned(train: list[Sentence], train_examples: list, test_examples: list, config: NerConfig,
+               seed: int) -> dict:
+    """Fine-tune ``TokenClassifier(MiniLM, 384, 7)`` with ``seed`` on the encoded training sentences (see
+    :func:`fit_to_budget`); its tags of the test sentences, history and timing."""
     finetune = dataclasses.replace(config.finetune, seed=seed)
     runtime.set_seed(seed)
     encoder = hub.load_bert(config.checkpoint)
     model = TokenClassifier(encoder, encoder.config.hidden_size, len(TAGS))
-    train, train_examples = fit_to_budget(tokenizer, split["train"], config.max_length)
     labels = [token_labels(s, ex[2]) for s, ex in zip(train, train_examples)]
     started = time.process_time()
     history, _ = fine_tune(model, [ex[:2] for ex in train_examples], labels, finetune,
                            loss_fn=token_classification_loss)
     train_cpu = time.process_time() - started
-    test, test_examples = fit_to_budget(tokenizer, split["test"], config.max_length)
     logits = predict_logits(model, [ex[:2] for ex in test_examples])
     predicted = [word_tags(row, ex[2]) for row, ex in zip(logits, test_examples)]
     return {"seed": seed, "tags": predicted, "train_cpu_seconds": train_cpu,
@@ -232,15 +232,15 @@ def run(config: NerConfig) -> dict:
     """The baseline and one fine-tune per seed on the same sentences, scored; the first seed's errors."""
     tokenizer = hub.load_tokenizer(config.checkpoint)
     split = load(config)
-    train, _ = fit_to_budget(tokenizer, split["train"], config.max_length)
-    test, _ = fit_to_budget(tokenizer, split["test"], config.max_length)
+    train, train_examples = fit_to_budget(tokenizer, split["train"], config.max_length)
+    test, test_examples = fit_to_budget(tokenizer, split["test"], config.max_length)
     seen = training_entities(train)
     started = time.process_time()
     baseline_tags = lookup_baseline(train, test)
     baseline = {**scores(test, baseline_tags, seen), "cpu_seconds": time.process_time() - started}
     runs = []
     for seed in config.seeds:
-        tuned = fine_tuned(split, config, seed, tokenizer)
+        tuned = fine_tuned(train, train_examples, test_examples, config, seed)
         runs.append({**scores(test, tuned["tags"], seen), **{k: v for k, v in tuned.items() if k != "tags"},
                      "errors": errors(test, tuned["tags"]) if seed == config.seeds[0] else []})
     counts = {name: Counter(t[2:] for s in rows for t in s.tags if t.startswith("B-"))
