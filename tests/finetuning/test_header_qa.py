@@ -31,6 +31,18 @@ def test_regex_baseline_reads_one_line_as_written():
     assert set(result["fields"]) == {"From", "Subject"}
 
 
+def test_training_windows_keep_every_answer_and_some_answerless_windows(tokenizer):
+    questions = header_qa.questions_of("e1", header_qa.context_of(HEADER)) * 4
+    config = header_qa.QaConfig(max_length=40, stride=12)
+    every, every_labels = header_qa.training_windows(tokenizer, questions,
+                                                     header_qa.QaConfig(max_length=40, stride=12, answerless_every=1))
+    some, some_labels = header_qa.training_windows(tokenizer, questions, config)
+    holding = [label for label in every_labels if label != (0, 0)]
+    assert holding and [label for label in some_labels if label != (0, 0)] == holding
+    answerless = len(every_labels) - len(holding)
+    assert some_labels.count((0, 0)) == answerless // 3 and len(some) == len(some_labels)
+
+
 def test_configs_by_profile_and_stable_keys():
     ci, cpu = header_qa.QaConfig.for_profile("ci"), header_qa.QaConfig.for_profile("cpu")
     assert ci.train_emails < cpu.train_emails and len(cpu.seeds) == 3
