@@ -46,14 +46,14 @@ def words_of(text: str) -> list[str]:
     return re.findall(r"\w+(?:['’]\w+)*|[^\w\s]", text)
 
 
-def tag(words: list[str], entries: dict[tuple[str, ...], str]) -> list[str]:
-    """IOB2 tags of ``words`` by longest gazetteer match, then dates."""
+def tag(words: list[str], entries: dict[tuple[str, ...], str], dates: bool = True) -> list[str]:
+    """IOB2 tags of ``words`` by longest gazetteer match, then (with ``dates``) the month and year rules."""
     longest = max(len(k) for k in entries)
     tags, i = ["O"] * len(words), 0
     while i < len(words):
         for n in range(min(longest, len(words) - i), 0, -1):
             kind = entries.get(tuple(words[i: i + n]))
-            if kind is None and n == 1 and (words[i] in MONTHS or YEAR.match(words[i])):
+            if kind is None and dates and n == 1 and (words[i] in MONTHS or YEAR.match(words[i])):
                 kind = "DATE"
                 if words[i] in MONTHS and i + 1 < len(words) and DAY.match(words[i + 1]):
                     n = 2
