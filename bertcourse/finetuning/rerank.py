@@ -53,7 +53,7 @@ class RerankConfig:
         """``ci``: 32 test emails, 5 candidates, 32 train subjects at 64 tokens; ``cpu``: every test
         email, 10 candidates, 384 train subjects; ``gpu``: 20 candidates, 3000 train subjects."""
         return {"ci": cls(max_length=64, candidates=5, train_queries=32, limit=32,
-                          finetune=FinetuneConfig(epochs=2, batch_size=8, learning_rate=1e-4)),
+                          finetune=FinetuneConfig(epochs=1, batch_size=8, learning_rate=1e-4)),
                 "cpu": cls(),
                 "gpu": cls(candidates=20, train_queries=3000,
                            finetune=FinetuneConfig(epochs=2, batch_size=32))}[runtime.profile(name).name]
