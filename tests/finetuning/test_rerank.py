@@ -25,9 +25,18 @@ def test_rerank_reorders_the_candidates_and_keeps_the_set():
 def test_hard_negatives_skip_the_right_document():
     ranking = np.array([[0, 3, 1], [2, 1, 0], [2, 0, 1]])
     assert rerank.hard_negatives(ranking).tolist() == [3, 2, 0]
-    subjects, bodies, labels = rerank.training_pairs(["s0", "s1", "s2"], ["b0", "b1", "b2", "b3"], ranking)
-    assert list(zip(subjects, bodies, labels))[:2] == [("s0", "b0", 1), ("s0", "b3", 0)]
-    assert labels == [1, 0] * 3
+
+
+def test_training_pairs_label_only_the_own_body_positive():
+    ranking = np.array([[0, 3, 1], [2, 1, 0], [2, 0, 1]])
+    bodies = ["b0", "b1", "b2", "b3"]
+    for seed in range(20):
+        subjects, chosen, labels = rerank.training_pairs(["s0", "s1", "s2"], bodies, ranking, seed)
+        assert labels == [1, 0, 0] * 3 and subjects == ["s0"] * 3 + ["s1"] * 3 + ["s2"] * 3
+        assert chosen[0::3] == ["b0", "b1", "b2"] and chosen[1::3] == ["b3", "b2", "b0"]
+        assert all(body != f"b{i}" for i, body in enumerate(chosen[2::3]))  # the random one is wrong too
+    with pytest.raises(ValueError, match="bodies must hold"):
+        rerank.training_pairs(["s0"], ["b0"], np.array([[0]]))
 
 
 def test_configs_by_profile():
