@@ -64,6 +64,11 @@ class RerankConfig:
         return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:12]
 
 
+def longer(config: RerankConfig, epochs: float) -> RerankConfig:
+    """``config`` with ``epochs`` passes over the same training pairs: does more training make a better re-ranker?"""
+    return dataclasses.replace(config, finetune=dataclasses.replace(config.finetune, epochs=epochs))
+
+
 def rerank(candidates: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """(Q, K) ``candidates`` reordered in each row by (Q, K) ``scores``, highest first (ties keep their order)."""
     if candidates.shape != scores.shape:

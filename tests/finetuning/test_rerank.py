@@ -43,3 +43,5 @@ def test_configs_by_profile():
     ci, cpu = rerank.RerankConfig.for_profile("ci"), rerank.RerankConfig.for_profile("cpu")
     assert ci.limit and cpu.limit is None and ci.candidates < cpu.candidates
     assert cpu.key() == rerank.RerankConfig.for_profile("cpu").key() != ci.key()
+    three = rerank.longer(cpu, epochs=3)
+    assert three.finetune.epochs == 3 and three.train_queries == cpu.train_queries and three.key() != cpu.key()
