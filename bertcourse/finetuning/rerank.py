@@ -3,8 +3,9 @@
 The retrieval task of :mod:`bertcourse.finetuning.retrieval` (a SpamAssassin subject must find
 its own body among the test split's bodies). A bi-encoder (MiniLM as shipped, mean-pooled,
 cosine) embeds every text once and ranks every body; a cross-encoder reads
-``[CLS] subject [SEP] body [SEP]`` together, which is more accurate and much dearer, so it only
-re-scores the bi-encoder's ``candidates`` best bodies (Nogueira and Cho, 2019). Re-ranking
+``[CLS] subject [SEP] body [SEP]`` together, every token of one attending to the other, at far more
+cost per pair, so it only re-scores the bi-encoder's ``candidates`` best bodies (Nogueira and Cho,
+2019). Re-ranking
 reorders that set; it cannot add a body the bi-encoder missed, so recall at ``candidates`` is
 the same before and after.
 
