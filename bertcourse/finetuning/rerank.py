@@ -5,9 +5,8 @@ its own body among the test split's bodies). A bi-encoder (MiniLM as shipped, me
 cosine) embeds every text once and ranks every body; a cross-encoder reads
 ``[CLS] subject [SEP] body [SEP]`` together, every token of one attending to the other, at far more
 cost per pair, so it only re-scores the bi-encoder's ``candidates`` best bodies (Nogueira and Cho,
-2019). Re-ranking
-reorders that set; it cannot add a body the bi-encoder missed, so recall at ``candidates`` is
-the same before and after.
+2019). Re-ranking reorders that set; it cannot add a body the bi-encoder missed, so recall at
+``candidates`` is the same before and after.
 
 The cross-encoder is :class:`~bertcourse.finetuning.classifier.SequenceClassifier` fine-tuned
 on the train split's subjects, each with its own body (label 1), the bi-encoder's best wrong
