@@ -5,6 +5,7 @@ The graded pieces live one concept per module (``classifier``, ``pooling``,
 train and predict for any task; ``token_classifier`` puts a head on every token,
 ``windows`` and ``squad_metrics`` serve extractive QA; ``lora`` adds low-rank adapters to a
 frozen encoder; the tasks the book runs have a module each (``spam``, ``sotu_party``,
-``retrieval``, ``next_passage``, ``ner`` with ``entities`` for the gazetteer labels, ``header_qa``).
+``retrieval`` with ``rerank``, ``next_passage``, ``ner`` with ``entities`` for the gazetteer labels,
+``header_qa``).
 Import the modules, e.g. ``from bertcourse.finetuning import pooling``.
 """
