@@ -81,7 +81,8 @@ def shared_clean_book(tmp_path_factory) -> Path:
 # build whose every cell ran: ``raise_on_error`` would have failed the build otherwise).
 KERNEL_TCP_NOTICE = "Kernel is running over TCP"
 KERNEL_LOOP_ERROR = "ERROR:tornado.general:Uncaught exception in ZMQStream callback"
-_MACHINERY_FRAME = re.compile(r'File "[^"]*(/(zmq|tornado|ipykernel|jupyter_client|anyio|traitlets|asyncio)/|/python3\.\d+/[a-z_]+\.py")')
+_MACHINERY_PACKAGES = "zmq|tornado|ipykernel|jupyter_client|anyio|traitlets|asyncio"
+_MACHINERY_FRAME = re.compile(rf'File "[^"]*(/({_MACHINERY_PACKAGES})/|/python3\.\d+/[a-z_]+\.py")')
 _PROBLEM = re.compile(r"\bWARNING\b|\bERROR\b")
 
 
