@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from .. import runtime
-from ..models.bert import BertConfig
+from ..models.bert import BertConfig, BertLayer, PreLNBertLayer, init_positions_sinusoidal
 from ..models.heads import BertForPreTraining
 from ..training import precision
 from ..training.loop import TrainConfig, train
@@ -29,6 +29,9 @@ from .objectives import IGNORE_INDEX, pretraining_loss
 OBJECTIVES = ("mlm", "mlm+nsp", "mlm+sop")
 MASKINGS = ("dynamic", "static")
 TOKENIZERS = ("minilm", "corpus")
+# Where each encoder layer puts its LayerNorms: BERT's post-LN, or pre-LN (cramming's; no transformers twin).
+LAYER_CLASSES = {"post": BertLayer, "pre": PreLNBertLayer}
+POSITION_INITS = ("normal", "sinusoidal")
 
 
 # --------------------------------------------------------------------------
@@ -63,6 +66,8 @@ class PretrainConfig:
 
     model: BertConfig = field(default_factory=lambda: _profile_parts("cpu")[0])
     train: TrainConfig = field(default_factory=lambda: _profile_parts("cpu")[1])
+    layer_norm: str = "post"
+    position_init: str = "normal"
     # data
     corpora: tuple[str, ...] = CORPORA
     tokenizer: str = "corpus"
@@ -89,7 +94,8 @@ class PretrainConfig:
             raise bad("model", "a BertConfig", type(self.model).__name__)
         if not isinstance(self.train, TrainConfig):
             raise bad("train", "a TrainConfig", type(self.train).__name__)
-        for name, allowed in (("objective", OBJECTIVES), ("masking", MASKINGS), ("tokenizer", TOKENIZERS)):
+        for name, allowed in (("objective", OBJECTIVES), ("masking", MASKINGS), ("tokenizer", TOKENIZERS),
+                              ("layer_norm", tuple(LAYER_CLASSES)), ("position_init", POSITION_INITS)):
             if getattr(self, name) not in allowed:
                 raise bad(name, "one of " + ", ".join(repr(a) for a in allowed))
         if not self.corpora or any(c not in CORPORA for c in self.corpora):
@@ -277,6 +283,14 @@ def evaluate(model: BertForPreTraining, batches: list[dict[str, Tensor]], object
     return out
 
 
+def build_model(config: PretrainConfig, vocab_size: int, pad_token_id: int = 0) -> BertForPreTraining:
+    """The freshly initialised model of a run: its layer order (``layer_norm``) and position init included."""
+    model = BertForPreTraining(config.model_config(vocab_size, pad_token_id), layer_cls=LAYER_CLASSES[config.layer_norm])
+    if config.position_init == "sinusoidal":
+        init_positions_sinusoidal(model.bert.embeddings.position_embeddings, config.model.initializer_range)
+    return model
+
+
 def pretrain(config: PretrainConfig, mask_fn: MaskFn | None = None, progress: bool | None = None,
              data: PretrainData | None = None) -> PretrainResult:
     """Pre-train a fresh :class:`~bertcourse.models.heads.BertForPreTraining` as ``config`` says.
@@ -308,7 +322,7 @@ def pretrain(config: PretrainConfig, mask_fn: MaskFn | None = None, progress: bo
     tokenizer = data.tokenizer
     if not data.train or not data.validation:
         raise ValueError("no training or held-out examples: raise max_documents or shorten seq_len")
-    model = BertForPreTraining(config.model_config(len(tokenizer), tokenizer.pad_token_id))
+    model = build_model(config, len(tokenizer), tokenizer.pad_token_id)
     held_out = validation_batches(data.validation, tokenizer, config, mask_fn)
     stream = MaskedBatches(data.train, tokenizer, mask_fn, config)
     start = time.perf_counter()
