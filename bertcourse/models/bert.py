@@ -252,7 +252,8 @@ class PreLNBertLayer(BertLayer):
     lower layers undamped and no warm-up is needed to keep a high learning rate stable
     (Xiong et al., 2020); cramming (Geiping & Goldstein, 2023) trains this way. transformers'
     BERT is post-LN, so a model of these layers has no transformers twin.
-    ``BertModel(config, layer_cls=PreLNBertLayer)`` builds one.
+    ``BertModel(config, layer_cls=PreLNBertLayer)`` builds one. No LayerNorm is added after the
+    last layer (pre-LN Transformers often add one): the MLM head normalises what it reads.
 
     Taught in book/ch4_training/recipe.md.
     """

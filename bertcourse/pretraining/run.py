@@ -56,6 +56,11 @@ class PretrainConfig:
     std of the normal initialisation (BERT: 0.02, chosen for 768 wide; a narrow model learns
     to attend sooner with a larger one, see the profiles).
 
+    ``layer_norm`` is "post" (BERT's layers) or "pre" (:class:`~bertcourse.models.bert.PreLNBertLayer`);
+    ``position_init`` "normal" (BERT's) or "sinusoidal" (learned positions that start as the
+    Transformer's sinusoids, :func:`~bertcourse.models.bert.init_positions_sinusoidal`). Both were
+    screened in book/ch4_training/recipe.md; the profiles keep BERT's choices.
+
     Data: ``corpora`` (training split of each), sequences of at most ``seq_len`` tokens
     (at most ``model.max_position_embeddings``), ``batch_size`` examples per step; the held-out
     metrics come from ``eval_examples`` examples of the validation split, measured every
