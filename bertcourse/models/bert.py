@@ -244,6 +244,27 @@ class BertLayer(nn.Module):
         return self.output_norm(residual + self.dropout(feed_forward))
 
 
+class PreLNBertLayer(BertLayer):
+    """A BertLayer with the pre-LN order: x = x + dropout(sublayer(norm(x))), for attention, then the FFN.
+
+    The same submodules and parameter names as :class:`BertLayer`; only the place of the two
+    LayerNorms changes. The residual stream is never normalised, so the gradient reaches the
+    lower layers undamped and no warm-up is needed to keep a high learning rate stable
+    (Xiong et al., 2020); cramming (Geiping & Goldstein, 2023) trains this way. transformers'
+    BERT is post-LN, so a model of these layers has no transformers twin.
+    ``BertModel(config, layer_cls=PreLNBertLayer)`` builds one. No LayerNorm is added after the
+    last layer (pre-LN Transformers often add one): the MLM head normalises what it reads.
+
+    Taught in book/ch4_training/recipe.md.
+    """
+
+    def forward(self, hidden_states, attention_mask=None):
+        """hidden_states (B, T, H); attention_mask (B, T), 1 = token -> (B, T, H)."""
+        hidden_states = hidden_states + self.dropout(self.attention(self.attention_norm(hidden_states), attention_mask))
+        feed_forward = self.output(F.gelu(self.intermediate(self.output_norm(hidden_states))))  # (B, T, I) inside
+        return hidden_states + self.dropout(feed_forward)
+
+
 class BertEncoder(nn.Module):
     """A stack of ``num_hidden_layers`` identical layers.
 
@@ -372,6 +393,27 @@ def init_weights(module: nn.Module, std: float) -> None:
     elif isinstance(module, nn.LayerNorm):
         nn.init.ones_(module.weight)
         nn.init.zeros_(module.bias)
+
+
+@torch.no_grad()
+def init_positions_sinusoidal(embeddings: nn.Embedding, std: float) -> None:
+    """Start learned position embeddings from the Transformer's sinusoids, rescaled to std ``std``.
+
+    Row t of the (P, H) table becomes sin(t / 10000^(i/H)) at even i and cos(...) at odd i
+    (Vaswani et al., 2017). Any fixed offset k is then a rotation of these vectors, so one
+    linear map can turn position t's query towards position t+k's key, for all t at once:
+    a head that attends to a neighbour needs far less learning than from N(0, std). The
+    rows stay ordinary parameters, trained as BERT trains them.
+
+    Taught in book/ch4_training/recipe.md.
+    """
+    positions, hidden = embeddings.weight.shape
+    angles = torch.arange(positions, dtype=torch.float32)[:, None] / 10000 ** (
+        torch.arange(0, hidden, 2, dtype=torch.float32) / hidden)  # (P, ceil(H/2))
+    table = torch.zeros(positions, hidden)
+    table[:, 0::2] = angles.sin()
+    table[:, 1::2] = angles.cos()[:, : hidden // 2]
+    embeddings.weight.copy_(table * (std / table.std()))
 
 
 def check_inputs(

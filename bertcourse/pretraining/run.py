@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from .. import runtime
-from ..models.bert import BertConfig
+from ..models.bert import BertConfig, BertLayer, PreLNBertLayer, init_positions_sinusoidal
 from ..models.heads import BertForPreTraining
 from ..training import precision
 from ..training.loop import TrainConfig, train
@@ -29,6 +29,9 @@ from .objectives import IGNORE_INDEX, pretraining_loss
 OBJECTIVES = ("mlm", "mlm+nsp", "mlm+sop")
 MASKINGS = ("dynamic", "static")
 TOKENIZERS = ("minilm", "corpus")
+# Where each encoder layer puts its LayerNorms: BERT's post-LN, or pre-LN (cramming's; no transformers twin).
+LAYER_CLASSES = {"post": BertLayer, "pre": PreLNBertLayer}
+POSITION_INITS = ("normal", "sinusoidal")
 
 
 # --------------------------------------------------------------------------
@@ -53,6 +56,11 @@ class PretrainConfig:
     std of the normal initialisation (BERT: 0.02, chosen for 768 wide; a narrow model learns
     to attend sooner with a larger one, see the profiles).
 
+    ``layer_norm`` is "post" (BERT's layers) or "pre" (:class:`~bertcourse.models.bert.PreLNBertLayer`);
+    ``position_init`` "normal" (BERT's) or "sinusoidal" (learned positions that start as the
+    Transformer's sinusoids, :func:`~bertcourse.models.bert.init_positions_sinusoidal`). Both were
+    screened in book/ch4_training/recipe.md; the profiles keep BERT's choices.
+
     Data: ``corpora`` (training split of each), sequences of at most ``seq_len`` tokens
     (at most ``model.max_position_embeddings``), ``batch_size`` examples per step; the held-out
     metrics come from ``eval_examples`` examples of the validation split, measured every
@@ -63,6 +71,8 @@ class PretrainConfig:
 
     model: BertConfig = field(default_factory=lambda: _profile_parts("cpu")[0])
     train: TrainConfig = field(default_factory=lambda: _profile_parts("cpu")[1])
+    layer_norm: str = "post"
+    position_init: str = "normal"
     # data
     corpora: tuple[str, ...] = CORPORA
     tokenizer: str = "corpus"
@@ -89,7 +99,8 @@ class PretrainConfig:
             raise bad("model", "a BertConfig", type(self.model).__name__)
         if not isinstance(self.train, TrainConfig):
             raise bad("train", "a TrainConfig", type(self.train).__name__)
-        for name, allowed in (("objective", OBJECTIVES), ("masking", MASKINGS), ("tokenizer", TOKENIZERS)):
+        for name, allowed in (("objective", OBJECTIVES), ("masking", MASKINGS), ("tokenizer", TOKENIZERS),
+                              ("layer_norm", tuple(LAYER_CLASSES)), ("position_init", POSITION_INITS)):
             if getattr(self, name) not in allowed:
                 raise bad(name, "one of " + ", ".join(repr(a) for a in allowed))
         if not self.corpora or any(c not in CORPORA for c in self.corpora):
@@ -122,11 +133,11 @@ class PretrainConfig:
         """A configuration sized for the profile ``name`` (default: ``$BERTCOURSE_PROFILE``, else cpu).
 
         * ``ci``: a 2-layer, 64-wide model on 4 documents per corpus, 40 steps: seconds on a CPU.
-        * ``cpu``: a 4-layer, 128-wide model on both corpora, 4,400 steps of 16 x 128 tokens
-          (about 9 M tokens, 3 epochs) at learning rate 2e-3 with a 10% warm-up, initialised with
-          std 0.05 rather than BERT's 0.02 (which is calibrated for 768 wide): about 11 CPU-minutes
-          at one thread in bf16, several minutes on 2 cores (measured: see the Chapter 2 page
-          "A real pre-training run").
+        * ``cpu``: a 4-layer, 128-wide model on both corpora, 2,200 steps of 64 sequences of 32
+          tokens (about 4.5 M token positions) at learning rate 2e-3 with a 10% warm-up, initialised
+          with std 0.05 rather than BERT's 0.02 (which is calibrated for 768 wide): about 5
+          CPU-minutes at one thread in bf16 (measured, with the levers that led to it, in
+          book/ch4_training/recipe.md; the run itself is the Chapter 2 page "A real pre-training run").
         * ``gpu``: a 6-layer, 384-wide model (MiniLM's shape), 20,000 steps of 128 x 128 tokens
           (not measured on a GPU by the course yet; init std 0.03, the 0.02 of BERT scaled to 384 wide).
 
@@ -201,8 +212,10 @@ _PROFILES: dict[str, dict] = {
                steps=40, learning_rate=2e-3, warmup=0.1, num_evals=4),
     "cpu": dict(model=dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=2, intermediate_size=512,
                            initializer_range=0.05),
-                run=dict(corpus_vocab_size=8192, seq_len=128, batch_size=16, eval_examples=256),
-                steps=4400, learning_rate=2e-3, warmup=0.1, num_evals=11),
+                # Sequences of 32 tokens, 64 per batch: the same tokens per step as 16 x 128, but the run
+                # leaves the unigram plateau and passes the neighbour counts (book/ch4_training/recipe.md).
+                run=dict(corpus_vocab_size=8192, seq_len=32, batch_size=64, eval_examples=256),
+                steps=2200, learning_rate=2e-3, warmup=0.1, num_evals=8),
     "gpu": dict(model=dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=6, intermediate_size=1536,
                            initializer_range=0.03),
                 run=dict(corpus_vocab_size=16384, seq_len=128, batch_size=128, eval_examples=2048),
@@ -277,6 +290,14 @@ def evaluate(model: BertForPreTraining, batches: list[dict[str, Tensor]], object
     return out
 
 
+def build_model(config: PretrainConfig, vocab_size: int, pad_token_id: int = 0) -> BertForPreTraining:
+    """The freshly initialised model of a run: its layer order (``layer_norm``) and position init included."""
+    model = BertForPreTraining(config.model_config(vocab_size, pad_token_id), layer_cls=LAYER_CLASSES[config.layer_norm])
+    if config.position_init == "sinusoidal":
+        init_positions_sinusoidal(model.bert.embeddings.position_embeddings, config.model.initializer_range)
+    return model
+
+
 def pretrain(config: PretrainConfig, mask_fn: MaskFn | None = None, progress: bool | None = None,
              data: PretrainData | None = None) -> PretrainResult:
     """Pre-train a fresh :class:`~bertcourse.models.heads.BertForPreTraining` as ``config`` says.
@@ -308,7 +329,7 @@ def pretrain(config: PretrainConfig, mask_fn: MaskFn | None = None, progress: bo
     tokenizer = data.tokenizer
     if not data.train or not data.validation:
         raise ValueError("no training or held-out examples: raise max_documents or shorten seq_len")
-    model = BertForPreTraining(config.model_config(len(tokenizer), tokenizer.pad_token_id))
+    model = build_model(config, len(tokenizer), tokenizer.pad_token_id)
     held_out = validation_batches(data.validation, tokenizer, config, mask_fn)
     stream = MaskedBatches(data.train, tokenizer, mask_fn, config)
     start = time.perf_counter()

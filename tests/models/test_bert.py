@@ -23,6 +23,7 @@ from bertcourse.models.bert import (
     BertLayer,
     BertModel,
     BertSelfAttention,
+    PreLNBertLayer,
     attention_weights,
     parameter_counts,
     scaled_dot_product_attention,
@@ -550,3 +551,23 @@ def test_gradients_reach_every_parameter():
     (encoded.last_hidden_state.pow(2).mean() + encoded.pooler_output.sum()).backward()
     for name, parameter in encoder.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+# --------------------------------------------------------------------------- pre-LN layer order
+
+def test_pre_ln_layer_normalises_each_sublayers_input_not_the_residual():
+    config = BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    torch.manual_seed(0)
+    post = BertLayer(config).eval()
+    pre = PreLNBertLayer(config).eval()
+    pre.load_state_dict(post.state_dict())  # the same parameters under the same names
+    for norm in (pre.attention_norm, pre.output_norm):  # LayerNorms that are not the identity
+        torch.nn.init.normal_(norm.weight, 1.0, 0.3)
+        torch.nn.init.normal_(norm.bias, 0.0, 0.3)
+    x = torch.randn(2, 5, 16)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    h = x + pre.attention(pre.attention_norm(x), mask)
+    expected = h + pre.output(F.gelu(pre.intermediate(pre.output_norm(h))))
+    assert torch.allclose(pre(x, mask), expected, atol=1e-6)
+    assert not torch.allclose(post(x, mask), expected, atol=1e-3)

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from bertcourse.models.bert import BertConfig
+from bertcourse.models.bert import BertConfig, BertLayer, PreLNBertLayer
 from bertcourse.models.heads import BertForPreTraining
 from bertcourse.pretraining import data as pipeline
 from bertcourse.pretraining import objectives, run
@@ -69,6 +69,8 @@ def tiny_data(tiny_config):
     ("initializer_range", 0.0, "initializer_range"),
     ("max_documents", 1, "max_documents"),
     ("profile", "laptop", "laptop"),
+    ("layer_norm", "middle", "layer_norm"),
+    ("position_init", "zeros", "position_init"),
 ])
 def test_config_rejects_bad_values(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -275,6 +277,19 @@ def test_initializer_range_reaches_the_model():
     assert 0.045 < std < 0.055
     with pytest.raises(ValueError, match="initializer_range"):
         config.with_changes(initializer_range=0.0)
+
+
+def test_layer_norm_and_position_init_reach_the_model():
+    config = PretrainConfig.for_profile("ci", **{**TINY, "initializer_range": 0.05})
+    post = run.build_model(config, 500)
+    pre = run.build_model(config.with_changes(layer_norm="pre", position_init="sinusoidal"), 500)
+    assert all(type(layer) is BertLayer for layer in post.bert.encoder.layers)
+    assert all(type(layer) is PreLNBertLayer for layer in pre.bert.encoder.layers)
+    positions = pre.bert.embeddings.position_embeddings.weight.detach()  # (P, H)
+    assert abs(float(positions.std()) - 0.05) < 1e-4
+    # position 0 is sin(0) = 0 at even and cos(0) at odd dimensions, all rescaled alike
+    assert float(positions[0, 0::2].abs().max()) < 1e-6
+    assert torch.allclose(positions[0, 1::2], positions[0, 1].expand(TINY["hidden_size"] // 2))
 
 
 def test_evaluation_uses_the_runs_autocast_setting(tiny_config, tiny_data, monkeypatch):
