@@ -19,6 +19,7 @@ from torch import Tensor
 
 from .. import runtime
 from ..models.bert import BertConfig, BertLayer, PreLNBertLayer, init_positions_sinusoidal
+from ..models.deberta import DebertaConfig, DebertaForPreTraining
 from ..models.heads import BertForPreTraining
 from ..training import precision
 from ..training.loop import TrainConfig, train
@@ -32,6 +33,11 @@ TOKENIZERS = ("minilm", "corpus")
 # Where each encoder layer puts its LayerNorms: BERT's post-LN, or pre-LN (cramming's; no transformers twin).
 LAYER_CLASSES = {"post": BertLayer, "pre": PreLNBertLayer}
 POSITION_INITS = ("normal", "sinusoidal")
+# How the encoder knows where a token is: BERT's learned absolute position embeddings, or
+# DeBERTa's relative distances (Chapter 3; attention over clipped distances, no absolute position).
+POSITIONS = ("absolute", "relative")
+# DeBERTa's k for pre-training runs: distances beyond +-32 tokens share the end rows of its table.
+RELATIVE_SPAN = 32
 
 
 # --------------------------------------------------------------------------
@@ -56,6 +62,10 @@ class PretrainConfig:
     std of the normal initialisation (BERT: 0.02, chosen for 768 wide; a narrow model learns
     to attend sooner with a larger one, see the profiles).
 
+    ``positions`` says how the encoder knows where a token is: ``"absolute"`` (BERT's learned
+    position embeddings) or ``"relative"`` (DeBERTa's attention over clipped distances, see
+    :func:`build_model`); measured against each other in book/ch4_training/recipe.md.
+
     Data: ``corpora`` (training split of each), sequences of at most ``seq_len`` tokens
     (at most ``model.max_position_embeddings``), ``batch_size`` examples per step; the held-out
     metrics come from ``eval_examples`` examples of the validation split, measured every
@@ -68,6 +78,7 @@ class PretrainConfig:
     train: TrainConfig = field(default_factory=lambda: _profile_parts("cpu")[1])
     layer_norm: str = "post"
     position_init: str = "normal"
+    positions: str = "absolute"
     # data
     corpora: tuple[str, ...] = CORPORA
     tokenizer: str = "corpus"
@@ -95,9 +106,13 @@ class PretrainConfig:
         if not isinstance(self.train, TrainConfig):
             raise bad("train", "a TrainConfig", type(self.train).__name__)
         for name, allowed in (("objective", OBJECTIVES), ("masking", MASKINGS), ("tokenizer", TOKENIZERS),
-                              ("layer_norm", tuple(LAYER_CLASSES)), ("position_init", POSITION_INITS)):
+                              ("layer_norm", tuple(LAYER_CLASSES)), ("position_init", POSITION_INITS),
+                              ("positions", POSITIONS)):
             if getattr(self, name) not in allowed:
                 raise bad(name, "one of " + ", ".join(repr(a) for a in allowed))
+        if self.positions == "relative" and (self.layer_norm, self.position_init) != ("post", "normal"):
+            raise bad("positions", "'absolute' with layer_norm='pre' or position_init='sinusoidal' "
+                      "(DeBERTa's encoder is post-LN and has no absolute positions to initialise)")
         if not self.corpora or any(c not in CORPORA for c in self.corpora):
             raise bad("corpora", f"a non-empty tuple drawn from {CORPORA}")
         if not 0.0 < self.mlm_probability < 1.0:
@@ -284,7 +299,15 @@ def evaluate(model: BertForPreTraining, batches: list[dict[str, Tensor]], object
 
 
 def build_model(config: PretrainConfig, vocab_size: int, pad_token_id: int = 0) -> BertForPreTraining:
-    """The freshly initialised model of a run: its layer order (``layer_norm``) and position init included."""
+    """The freshly initialised model of a run: its positions, layer order (``layer_norm``) and position init.
+
+    ``positions="relative"`` gives :class:`~bertcourse.models.deberta.DebertaForPreTraining`: the same
+    heads and sizes on DeBERTa's encoder, distances clipped at :data:`RELATIVE_SPAN`, no token types.
+    """
+    if config.positions == "relative":
+        model_config = config.model_config(vocab_size, pad_token_id)
+        return DebertaForPreTraining(DebertaConfig(**{**asdict(model_config), "type_vocab_size": 0,
+                                                      "position_buckets": 0, "max_relative_positions": RELATIVE_SPAN}))
     model = BertForPreTraining(config.model_config(vocab_size, pad_token_id), layer_cls=LAYER_CLASSES[config.layer_norm])
     if config.position_init == "sinusoidal":
         init_positions_sinusoidal(model.bert.embeddings.position_embeddings, config.model.initializer_range)
