@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .bert import BertConfig, BertEmbeddings, BertLayer, BertSelfAttention, check_inputs, init_weights
+from .bert import BertConfig, BertEmbeddings, BertLayer, BertPooler, BertSelfAttention, check_inputs, init_weights
 from .convert import _TRANSFORMERS_NAMES as BERT_NAMES
+from .heads import BertMLMHead, BertNSPHead, PreTrainingOutput
 from .renaming import load_renamed
 
 
@@ -198,6 +199,38 @@ class DebertaModel(nn.Module):
         for layer in self.layers:
             states.append(layer(states[-1], attention_mask, relative, index))
         return DebertaOutput(states[-1], tuple(states))
+
+
+class DebertaForPreTraining(nn.Module):
+    """:class:`~bertcourse.models.heads.BertForPreTraining`'s two heads on DeBERTa's encoder.
+
+    The same interface and output, so a pre-training run swaps BERT's learned absolute
+    positions for relative ones and nothing else (``bertcourse.pretraining.run``'s
+    ``positions="relative"``): the masked-LM head tied to the word embeddings, and a pooler
+    (tanh over the first token, as BERT's) under the sentence head. ``token_type_ids`` is
+    accepted and ignored: DeBERTa-v3 has no token types. Not DeBERTa's own pre-training
+    model (no enhanced mask decoder, no replaced-token detection).
+    Taught in book/ch4_training/recipe.md.
+    """
+
+    def __init__(self, config: DebertaConfig):
+        super().__init__()
+        self.config = config
+        self.deberta = DebertaModel(config)
+        self.pooler = BertPooler(config)
+        self.mlm_head = BertMLMHead(config, self.deberta.embeddings.word_embeddings)
+        self.nsp_head = BertNSPHead(config)
+        for module in (self.pooler, self.mlm_head.dense, self.mlm_head.norm, self.nsp_head):
+            module.apply(lambda m: init_weights(m, config.initializer_range))
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None,
+                mlm_positions: Tensor | None = None) -> PreTrainingOutput:
+        """As :meth:`BertForPreTraining.forward`: MLM logits (B, T, V), or (N, V) at ``mlm_positions``; NSP (B, 2)."""
+        encoded = self.deberta(input_ids, attention_mask)
+        sequence = encoded.last_hidden_state  # (B, T, H)
+        if mlm_positions is not None:
+            sequence = sequence[mlm_positions]  # (N, H)
+        return PreTrainingOutput(self.mlm_head(sequence), self.nsp_head(self.pooler(encoded.last_hidden_state)), encoded)
 
 
 TRANSFORMERS_NAMES = [

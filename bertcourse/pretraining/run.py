@@ -19,6 +19,7 @@ from torch import Tensor
 
 from .. import runtime
 from ..models.bert import BertConfig, BertLayer, PreLNBertLayer, init_positions_sinusoidal
+from ..models.deberta import DebertaConfig, DebertaForPreTraining
 from ..models.heads import BertForPreTraining
 from ..training import precision
 from ..training.loop import TrainConfig, train
@@ -32,6 +33,11 @@ TOKENIZERS = ("minilm", "corpus")
 # Where each encoder layer puts its LayerNorms: BERT's post-LN, or pre-LN (cramming's; no transformers twin).
 LAYER_CLASSES = {"post": BertLayer, "pre": PreLNBertLayer}
 POSITION_INITS = ("normal", "sinusoidal")
+# How the encoder knows where a token is: BERT's learned absolute position embeddings, or
+# DeBERTa's relative distances (Chapter 3; attention over clipped distances, no absolute position).
+POSITIONS = ("absolute", "relative")
+# DeBERTa's k for pre-training runs: distances beyond +-32 tokens share the end rows of its table.
+RELATIVE_SPAN = 32
 
 
 # --------------------------------------------------------------------------
@@ -61,6 +67,11 @@ class PretrainConfig:
     Transformer's sinusoids, :func:`~bertcourse.models.bert.init_positions_sinusoidal`). Both were
     screened in book/ch4_training/recipe.md; the profiles keep BERT's choices.
 
+    ``positions`` says how the encoder knows where a token is: ``"absolute"`` (BERT's learned
+    position embeddings) or ``"relative"`` (DeBERTa's attention over clipped distances, see
+    :func:`build_model`); measured against each other in book/ch4_training/recipe.md. The ``cpu`` profile uses
+    relative positions, the largest lever measured there.
+
     Data: ``corpora`` (training split of each), sequences of at most ``seq_len`` tokens
     (at most ``model.max_position_embeddings``), ``batch_size`` examples per step; the held-out
     metrics come from ``eval_examples`` examples of the validation split, measured every
@@ -73,6 +84,7 @@ class PretrainConfig:
     train: TrainConfig = field(default_factory=lambda: _profile_parts("cpu")[1])
     layer_norm: str = "post"
     position_init: str = "normal"
+    positions: str = "absolute"
     # data
     corpora: tuple[str, ...] = CORPORA
     tokenizer: str = "corpus"
@@ -100,9 +112,13 @@ class PretrainConfig:
         if not isinstance(self.train, TrainConfig):
             raise bad("train", "a TrainConfig", type(self.train).__name__)
         for name, allowed in (("objective", OBJECTIVES), ("masking", MASKINGS), ("tokenizer", TOKENIZERS),
-                              ("layer_norm", tuple(LAYER_CLASSES)), ("position_init", POSITION_INITS)):
+                              ("layer_norm", tuple(LAYER_CLASSES)), ("position_init", POSITION_INITS),
+                              ("positions", POSITIONS)):
             if getattr(self, name) not in allowed:
                 raise bad(name, "one of " + ", ".join(repr(a) for a in allowed))
+        if self.positions == "relative" and (self.layer_norm, self.position_init) != ("post", "normal"):
+            raise bad("positions", "'absolute' with layer_norm='pre' or position_init='sinusoidal' "
+                      "(DeBERTa's encoder is post-LN and has no absolute positions to initialise)")
         if not self.corpora or any(c not in CORPORA for c in self.corpora):
             raise bad("corpora", f"a non-empty tuple drawn from {CORPORA}")
         if not 0.0 < self.mlm_probability < 1.0:
@@ -133,11 +149,11 @@ class PretrainConfig:
         """A configuration sized for the profile ``name`` (default: ``$BERTCOURSE_PROFILE``, else cpu).
 
         * ``ci``: a 2-layer, 64-wide model on 4 documents per corpus, 40 steps: seconds on a CPU.
-        * ``cpu``: a 4-layer, 128-wide model on both corpora, 2,200 steps of 64 sequences of 32
-          tokens (about 4.5 M token positions) at learning rate 2e-3 with a 10% warm-up, initialised
-          with std 0.05 rather than BERT's 0.02 (which is calibrated for 768 wide): about 5
-          CPU-minutes at one thread in bf16 (measured, with the levers that led to it, in
-          book/ch4_training/recipe.md; the run itself is the Chapter 2 page "A real pre-training run").
+        * ``cpu``: a 4-layer, 128-wide model with relative positions (``positions="relative"``:
+          BERT's heads on DeBERTa's encoder) on both corpora, 2,200 steps of 16 x 128 tokens
+          (about 4.5 M tokens, 1.5 epochs) at learning rate 2e-3 with a 10% warm-up, initialised
+          with std 0.05 rather than BERT's 0.02 (which is calibrated for 768 wide): about 6
+          CPU-minutes at one thread in bf16 (measured: book/ch4_training/recipe.md).
         * ``gpu``: a 6-layer, 384-wide model (MiniLM's shape), 20,000 steps of 128 x 128 tokens
           (not measured on a GPU by the course yet; init std 0.03, the 0.02 of BERT scaled to 384 wide).
 
@@ -212,10 +228,10 @@ _PROFILES: dict[str, dict] = {
                steps=40, learning_rate=2e-3, warmup=0.1, num_evals=4),
     "cpu": dict(model=dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=2, intermediate_size=512,
                            initializer_range=0.05),
-                # Sequences of 32 tokens, 64 per batch: the same tokens per step as 16 x 128, but the run
-                # leaves the unigram plateau and passes the neighbour counts (book/ch4_training/recipe.md).
-                run=dict(corpus_vocab_size=8192, seq_len=32, batch_size=64, eval_examples=256),
-                steps=2200, learning_rate=2e-3, warmup=0.1, num_evals=8),
+                # Relative positions: with BERT's absolute ones this budget stays below neighbour counts
+                # (book/ch4_training/recipe.md); 2,200 steps then pass 30% held-out accuracy.
+                run=dict(corpus_vocab_size=8192, seq_len=128, batch_size=16, eval_examples=256, positions="relative"),
+                steps=2200, learning_rate=2e-3, warmup=0.1, num_evals=11),
     "gpu": dict(model=dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=6, intermediate_size=1536,
                            initializer_range=0.03),
                 run=dict(corpus_vocab_size=16384, seq_len=128, batch_size=128, eval_examples=2048),
@@ -291,7 +307,15 @@ def evaluate(model: BertForPreTraining, batches: list[dict[str, Tensor]], object
 
 
 def build_model(config: PretrainConfig, vocab_size: int, pad_token_id: int = 0) -> BertForPreTraining:
-    """The freshly initialised model of a run: its layer order (``layer_norm``) and position init included."""
+    """The freshly initialised model of a run: its positions, layer order (``layer_norm``) and position init.
+
+    ``positions="relative"`` gives :class:`~bertcourse.models.deberta.DebertaForPreTraining`: the same
+    heads and sizes on DeBERTa's encoder, distances clipped at :data:`RELATIVE_SPAN`, no token types.
+    """
+    if config.positions == "relative":
+        model_config = config.model_config(vocab_size, pad_token_id)
+        return DebertaForPreTraining(DebertaConfig(**{**asdict(model_config), "type_vocab_size": 0,
+                                                      "position_buckets": 0, "max_relative_positions": RELATIVE_SPAN}))
     model = BertForPreTraining(config.model_config(vocab_size, pad_token_id), layer_cls=LAYER_CLASSES[config.layer_norm])
     if config.position_init == "sinusoidal":
         init_positions_sinusoidal(model.bert.embeddings.position_embeddings, config.model.initializer_range)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from bertcourse.models.bert import BertConfig, BertLayer, PreLNBertLayer
+from bertcourse.models.deberta import DebertaForPreTraining, attention_span
 from bertcourse.models.heads import BertForPreTraining
 from bertcourse.pretraining import data as pipeline
 from bertcourse.pretraining import objectives, run
@@ -71,6 +72,7 @@ def tiny_data(tiny_config):
     ("profile", "laptop", "laptop"),
     ("layer_norm", "middle", "layer_norm"),
     ("position_init", "zeros", "position_init"),
+    ("positions", "rotary", "positions"),
 ])
 def test_config_rejects_bad_values(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -290,6 +292,30 @@ def test_layer_norm_and_position_init_reach_the_model():
     # position 0 is sin(0) = 0 at even and cos(0) at odd dimensions, all rescaled alike
     assert float(positions[0, 0::2].abs().max()) < 1e-6
     assert torch.allclose(positions[0, 1::2], positions[0, 1].expand(TINY["hidden_size"] // 2))
+
+
+def test_relative_positions_give_debertas_encoder_with_berts_heads(tiny_config, tiny_data):
+    config = tiny_config.with_changes(positions="relative")
+    model = run.build_model(config, 500)
+    assert isinstance(model, DebertaForPreTraining)
+    assert not any("position_embeddings" in name for name, _ in model.named_parameters())  # no absolute positions
+    assert model.mlm_head.decoder.weight is model.deberta.embeddings.word_embeddings.weight  # tied, as in BERT
+    assert attention_span(model.config) == run.RELATIVE_SPAN
+    ids = torch.randint(5, 500, (2, 12))
+    mask = torch.ones_like(ids)
+    mask[1, 8:] = 0
+    positions = torch.zeros_like(ids, dtype=torch.bool)
+    positions[:, 3] = True
+    out = model(ids, mask, torch.ones_like(ids), mlm_positions=positions)  # token types are ignored
+    assert out.mlm_logits.shape == (2, 500) and out.nsp_logits.shape == (2, 2)
+    result = run.pretrain(config, data=tiny_data, progress=False)
+    assert math.isfinite(result.history.last("validation", "mlm_loss"))
+
+
+@pytest.mark.parametrize("change", [dict(layer_norm="pre"), dict(position_init="sinusoidal")])
+def test_relative_positions_reject_absolute_position_levers(tiny_config, change):
+    with pytest.raises(ValueError, match="positions"):
+        tiny_config.with_changes(positions="relative", **change)
 
 
 def test_evaluation_uses_the_runs_autocast_setting(tiny_config, tiny_data, monkeypatch):
