@@ -14,6 +14,8 @@ emulated and can be 100x slower than fp32. :func:`to_device` moves a batch and
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import os
 import random
@@ -100,6 +102,12 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         yield model
     finally:
         model.train(was_training)
+
+
+def config_key(config, algorithm: str = "sha256", length: int = 12) -> str:
+    """A short hash of a dataclass config's fields: the name of its cached results' file."""
+    text = json.dumps(dataclasses.asdict(config), sort_keys=True)
+    return hashlib.new(algorithm, text.encode()).hexdigest()[:length]
 
 
 def cached_json(path: Path | str, compute: Callable[[], dict], *, refresh: bool = False, write: bool = True) -> dict:

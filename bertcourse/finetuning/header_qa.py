@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -77,8 +76,7 @@ class QaConfig:
 
     def key(self) -> str:
         """A short hash of the config: the cache file's name."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        return runtime.config_key(self)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -67,8 +66,7 @@ class NerConfig:
 
     def key(self) -> str:
         """A short hash of the config: the cache file's name."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        return runtime.config_key(self)
 
 
 @dataclass(frozen=True)

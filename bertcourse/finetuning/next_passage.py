@@ -14,8 +14,6 @@ key (:func:`bertcourse.data.sotu_splits`), so no address gives pairs to two spli
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import random
 import time
 from dataclasses import dataclass
@@ -65,7 +63,7 @@ class PairConfig:
 
     def key(self) -> str:
         """A short hash of the config: the cache file's name."""
-        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        return runtime.config_key(self)
 
 
 def make_pairs(segments: list[str], rng: random.Random, gap: int) -> list[Pair]:

@@ -19,8 +19,6 @@ Shapes: Q queries, K candidates per query.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +59,7 @@ class RerankConfig:
 
     def key(self) -> str:
         """A short hash of the config: the cache file's name."""
-        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        return runtime.config_key(self)
 
 
 def longer(config: RerankConfig, epochs: float) -> RerankConfig:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +52,7 @@ class RetrievalConfig:
                 "cpu": cls(), "gpu": cls(steps=1000, batch_size=32)}[runtime.profile(name).name]
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        return runtime.config_key(self)
 
 
 def pairs(emails, limit: int | None = None) -> tuple[list[str], list[str], list[str]]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -146,8 +145,7 @@ class PartyConfig:
 
     def key(self) -> str:
         """A short hash of the config: the cache file's name."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        return runtime.config_key(self)
 
 
 def variants(name: str | None = None) -> dict[str, PartyConfig]:

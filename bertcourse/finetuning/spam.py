@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,8 +67,7 @@ class SpamConfig:
 
     def key(self) -> str:
         """A short hash of the config: the cache file's name."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        return runtime.config_key(self)
 
 
 def _sample(emails: list, limit: int | None) -> list:

@@ -13,8 +13,6 @@ Taught in book/ch3_variants/distilbert.md.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import time
 from dataclasses import asdict, dataclass, replace
@@ -53,7 +51,7 @@ class DistillationConfig:
         return replace(cls(), profile=chosen, **sizes[chosen])
 
     def key(self) -> str:
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+        return runtime.config_key(self, "sha1", 10)
 
 
 def _pairs(split: str) -> list[tuple[str, str]]:

@@ -11,8 +11,6 @@ Taught in book/ch3_variants/electra.md.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -57,7 +55,7 @@ class ComparisonConfig:
         return replace(cls(), profile=chosen, **sizes[chosen])
 
     def key(self) -> str:
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+        return runtime.config_key(self, "sha1", 10)
 
 
 def _electra_config(config: ComparisonConfig, vocab_size: int, pad_token_id: int, hidden: int,

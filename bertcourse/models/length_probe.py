@@ -19,8 +19,6 @@ Shape letters: B batch, T sequence, V vocabulary.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -71,7 +69,7 @@ class ProbeConfig:
         return replace(cls(), profile=chosen, **sizes[chosen])
 
     def key(self) -> str:
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+        return runtime.config_key(self, "sha1", 10)
 
 
 class Copier(nn.Module):
