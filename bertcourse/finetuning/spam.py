@@ -6,7 +6,8 @@ by email id). Three models see the same emails, subject and body:
 * TF-IDF + logistic regression (scikit-learn): the baseline a practitioner tries first;
 * a frozen encoder: MiniLM's mean-pooled sentence embeddings + logistic regression;
 * MiniLM fine-tuned end to end with a linear head on [CLS]
-  (:class:`~bertcourse.finetuning.classifier.SequenceClassifier`).
+  (:class:`~bertcourse.finetuning.classifier.SequenceClassifier`), once per seed, with the spread
+  of its scores over the seeds (:func:`~bertcourse.finetuning.sotu_party.spread`).
 
 Spam is the positive class (label 1). A run is sized by the profile
 (:meth:`SpamConfig.for_profile`); its results are a plain dict, cached as JSON by
@@ -28,28 +29,34 @@ from bertcourse import data, hub, runtime
 from .classifier import SequenceClassifier
 from .finetune import FinetuneConfig, embed, fine_tune, predict_proba
 from .inputs import encode
+from .sotu_party import spread
 
 LABELS = ("ham", "spam")
 EVAL_SPLITS = ("validation", "test")
+HARD_HAM = "hard-ham-1"
+SPREAD_METRICS = ("accuracy", "f1", "hard_ham")
 
 
 @dataclass(frozen=True)
 class SpamConfig:
-    """One run of the three models. ``limit``: at most this many emails per split (None: all)."""
+    """One run of the three models. ``limit``: at most this many emails per split (None: all); ``seeds``: one
+    fine-tune per seed (the two baselines are deterministic and fitted once)."""
 
     max_length: int = 128
     truncation: str = "head+tail"
     with_subject: bool = True
     limit: int | None = None
+    seeds: tuple[int, ...] = (0, 1, 2)
     checkpoint: str = hub.MINILM
     finetune: FinetuneConfig = FinetuneConfig()
 
     @classmethod
     def for_profile(cls, name: str | None = None, **overrides) -> SpamConfig:
-        """``ci``: 96 emails per split at 64 tokens (seconds); ``cpu``: every email at 128 tokens, one
-        epoch (minutes on 2 cores); ``gpu``: 256 tokens, three epochs."""
+        """``ci``: 96 emails per split at 64 tokens, one seed (seconds); ``cpu``: every email at 128 tokens, one
+        epoch, three seeds (about 6 CPU minutes a seed); ``gpu``: 256 tokens, three epochs."""
         sizes = {
-            "ci": dict(max_length=64, limit=96, finetune=FinetuneConfig(epochs=2, learning_rate=1e-4)),
+            "ci": dict(max_length=64, limit=96, seeds=(0,),
+                       finetune=FinetuneConfig(epochs=2, learning_rate=1e-4)),
             "cpu": dict(max_length=128, finetune=FinetuneConfig(epochs=1)),
             "gpu": dict(max_length=256, finetune=FinetuneConfig(epochs=3, batch_size=32)),
         }[runtime.profile(name).name]
@@ -106,6 +113,12 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, groups: list[str]) -> dict:
             "confusion": confusion_matrix(y_true, y_pred, labels=[0, 1]).tolist(), "groups": by_group}
 
 
+def with_hard_ham(split_scores: dict) -> dict:
+    """``split_scores`` (of :func:`scores`) with ``"hard_ham"``, the accuracy on hard ham (None when the split has
+    none): the group where wanted mail looks like spam, compared across models and seeds by its own key."""
+    return {**split_scores, "hard_ham": split_scores["groups"].get(HARD_HAM, {}).get("accuracy")}
+
+
 def _evaluate(split_emails: dict, predict) -> dict:
     """Scores and per-email spam probabilities on each evaluation split; ``predict(emails) -> p(spam)``."""
     out = {}
@@ -113,8 +126,8 @@ def _evaluate(split_emails: dict, predict) -> dict:
         emails = split_emails[split]
         p_spam = np.asarray(predict(emails), dtype=float)
         y = labels_of(emails)
-        out[split] = {**scores(y, (p_spam >= 0.5).astype(int), [e.group for e in emails]),
-                      "p_spam": [round(float(p), 4) for p in p_spam]}
+        out[split] = with_hard_ham({**scores(y, (p_spam >= 0.5).astype(int), [e.group for e in emails]),
+                                    "p_spam": [round(float(p), 4) for p in p_spam]})
     return out
 
 
@@ -154,31 +167,34 @@ def frozen_encoder_baseline(split_emails: dict, config: SpamConfig, tokenizer=No
     return {**results, "cpu_seconds": time.process_time() - started}
 
 
-def fine_tuned(split_emails: dict, config: SpamConfig, tokenizer=None, classifier_cls=SequenceClassifier,
-               progress: bool = False) -> dict:
-    """Fine-tune ``classifier_cls(MiniLM, 384, 2)`` on the train split; scores, history and timing."""
+def fine_tuned(split_emails: dict, config: SpamConfig, seed: int, tokenizer=None,
+               classifier_cls=SequenceClassifier, progress: bool = False) -> dict:
+    """Fine-tune ``classifier_cls(MiniLM, 384, 2)`` with ``seed`` on the train split; scores, history and timing."""
     tokenizer = tokenizer or hub.load_tokenizer(config.checkpoint)
-    runtime.set_seed(config.finetune.seed)
+    finetune = dataclasses.replace(config.finetune, seed=seed)
+    runtime.set_seed(seed)
     encoder = hub.load_bert(config.checkpoint)
     model = classifier_cls(encoder, encoder.config.hidden_size, len(LABELS))
     train = split_emails["train"]
     started = time.process_time()
-    history, seconds = fine_tune(model, examples(tokenizer, train, config), labels_of(train), config.finetune,
+    history, seconds = fine_tune(model, examples(tokenizer, train, config), labels_of(train), finetune,
                                  progress=progress)
     cpu_train = time.process_time() - started
     results = _evaluate(split_emails, lambda emails: predict_proba(model, examples(tokenizer, emails, config))[:, 1])
-    return {**results, "train_seconds": seconds, "train_cpu_seconds": cpu_train,
+    return {"seed": seed, **results, "train_seconds": seconds, "train_cpu_seconds": cpu_train,
             "history": history.records, "model": model}
 
 
 def run(config: SpamConfig) -> dict:
-    """All three models on the same split: ``{"config", "tfidf", "frozen", "fine_tuned", "ids", "machine"}``."""
+    """All three models on the same split, one fine-tune per seed: ``{"config", "tfidf", "frozen", "fine_tuned"
+    (a list, one run per seed), "spread" (of the test accuracy, F1 and hard-ham accuracy), "ids", "machine"}``."""
     split_emails = load(config)
     tokenizer = hub.load_tokenizer(config.checkpoint)
-    tuned = fine_tuned(split_emails, config, tokenizer)
-    tuned.pop("model")
+    tuned = [{k: v for k, v in fine_tuned(split_emails, config, seed, tokenizer).items() if k != "model"}
+             for seed in config.seeds]
     return {"config": dataclasses.asdict(config), "tfidf": tfidf_baseline(split_emails),
             "frozen": frozen_encoder_baseline(split_emails, config, tokenizer), "fine_tuned": tuned,
+            "spread": {metric: spread(tuned, metric) for metric in SPREAD_METRICS},
             "ids": {split: [e.id for e in split_emails[split]] for split in EVAL_SPLITS},
             "machine": {"threads": __import__("torch").get_num_threads(), "bf16": runtime.cpu_has_fast_bf16()}}
 

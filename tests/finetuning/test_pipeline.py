@@ -62,9 +62,20 @@ def test_scores_match_sklearn():
     assert result["groups"]["hard"] == {"n": 2, "accuracy": 0.5}
 
 
+def test_hard_ham_accuracy_has_its_own_key_for_the_seed_spread():
+    y_true, y_pred = np.array([0, 0, 0, 1]), np.array([0, 1, 0, 1])
+    scored = spam.with_hard_ham(spam.scores(y_true, y_pred, [spam.HARD_HAM, spam.HARD_HAM, "easy", "spam"]))
+    assert scored["hard_ham"] == 0.5 and scored["accuracy"] == 0.75
+    assert spam.with_hard_ham(spam.scores(y_true, y_pred, ["easy"] * 3 + ["spam"]))["hard_ham"] is None
+    runs = [{"test": {"hard_ham": a}} for a in (26 / 31, 27 / 31, 28 / 31)]
+    assert spam.spread(runs, "hard_ham") == pytest.approx({"mean": 27 / 31, "std": 1 / 31, "min": 26 / 31,
+                                                            "max": 28 / 31})
+
+
 def test_configs_by_profile_and_stable_keys():
     ci, cpu = spam.SpamConfig.for_profile("ci"), spam.SpamConfig.for_profile("cpu")
     assert ci.limit and cpu.limit is None and cpu.max_length == 128
+    assert ci.seeds == (0,) and cpu.seeds == (0, 1, 2)  # seconds under ci; a seed spread in the book
     assert cpu.key() == spam.SpamConfig.for_profile("cpu").key() != ci.key()
     assert spam.SpamConfig.for_notebook("ci").limit == 64
     assert retrieval.RetrievalConfig.for_profile("ci").steps < retrieval.RetrievalConfig.for_profile("cpu").steps
