@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from bertcourse import data, hub, runtime
 
@@ -196,7 +197,7 @@ def run(config: SpamConfig) -> dict:
             "frozen": frozen_encoder_baseline(split_emails, config, tokenizer), "fine_tuned": tuned,
             "spread": {metric: spread(tuned, metric) for metric in SPREAD_METRICS},
             "ids": {split: [e.id for e in split_emails[split]] for split in EVAL_SPLITS},
-            "machine": {"threads": __import__("torch").get_num_threads(), "bf16": runtime.cpu_has_fast_bf16()}}
+            "machine": {"threads": torch.get_num_threads(), "bf16": runtime.cpu_has_fast_bf16()}}
 
 
 def cached_run(config: SpamConfig, folder: Path | str, refresh: bool = False) -> dict:
