@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bertcourse.finetuning import next_passage, retrieval, seeds
+from bertcourse.finetuning import next_passage, rerank, retrieval, seeds
 
 
 def test_spread_of_one_seed_has_no_width_and_of_none_is_an_error():
@@ -28,8 +28,10 @@ def test_task_five_verdicts_read_each_seed_against_the_deterministic_baseline():
     pairs = {"tfidf_cosine": {"test": {"accuracy": 0.71}},
              "cross_encoder": [{"seed": s, "test": {"accuracy": a}} for s, a in enumerate((0.62, 0.60, 0.64))]}
     assert next_passage.verdict(pairs)["outcome"] == "loses"
+    reranked = {"bi_encoder": {"recall@1": 0.42}, "reranked": [{"seed": s, "recall@1": r} for s, r in enumerate((0.46, 0.43))]}
+    assert rerank.verdict(reranked)["outcome"] == "ahead"  # margin 2.5 points, range 3
 
 
 def test_cpu_profiles_train_three_seeds_and_ci_one():
-    for config_class in (retrieval.RetrievalConfig, next_passage.PairConfig):
+    for config_class in (retrieval.RetrievalConfig, next_passage.PairConfig, rerank.RerankConfig):
         assert config_class.for_profile("cpu").seeds == (0, 1, 2) and len(config_class.for_profile("ci").seeds) == 1
