@@ -6,6 +6,7 @@ train and predict for any task; ``token_classifier`` puts a head on every token,
 ``windows`` and ``squad_metrics`` serve extractive QA; ``lora`` adds low-rank adapters to a
 frozen encoder; the tasks the book runs have a module each (``spam``, ``sotu_party``,
 ``retrieval`` with ``rerank``, ``next_passage``, ``ner`` with ``entities`` for the gazetteer labels,
-``header_qa``).
+``header_qa``); ``seeds`` sums a fine-tune's score over seeds and weighs its margin over a
+baseline against that spread.
 Import the modules, e.g. ``from bertcourse.finetuning import pooling``.
 """

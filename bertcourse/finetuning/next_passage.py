@@ -24,6 +24,7 @@ import torch
 
 from bertcourse import data, hub, runtime
 
+from . import seeds
 from .classifier import SequenceClassifier
 from .finetune import FinetuneConfig, fine_tune, predict_proba
 from .inputs import encode
@@ -33,14 +34,16 @@ Pair = tuple[str, str, int]  # (A, B, 1 if B follows A else 0)
 
 @dataclass(frozen=True)
 class PairConfig:
-    """One run: ``train_pairs``/``test_pairs`` pairs at most (None: all), segments of ``sentences`` sentences."""
+    """One run: ``train_pairs``/``test_pairs`` pairs at most (None: all), segments of ``sentences`` sentences, drawn
+    with ``sample_seed``; the cross-encoder is fine-tuned once per seed of ``seeds`` on those same pairs."""
 
     sentences: int = 2
     gap: int = 3
     max_length: int = 128
     train_pairs: int | None = 1600
     test_pairs: int | None = 800
-    seed: int = 0
+    sample_seed: int = 0
+    seeds: tuple[int, ...] = (0, 1, 2)
     checkpoint: str = hub.MINILM
     finetune: FinetuneConfig = FinetuneConfig(epochs=1)
 
@@ -50,9 +53,10 @@ class PairConfig:
 
     @classmethod
     def for_profile(cls, name: str | None = None) -> PairConfig:
-        """``ci``: 48 training pairs at 64 tokens (seconds); ``cpu``: 1,600 at 128 tokens, one epoch (about two
-        CPU minutes); ``gpu``: every pair, two epochs."""
-        return {"ci": cls(max_length=64, train_pairs=48, test_pairs=48, finetune=FinetuneConfig(learning_rate=1e-4)),
+        """``ci``: 48 training pairs at 64 tokens, one seed (seconds); ``cpu``: 1,600 at 128 tokens, one epoch,
+        three seeds (about two CPU minutes a seed); ``gpu``: every pair, two epochs."""
+        return {"ci": cls(max_length=64, train_pairs=48, test_pairs=48, seeds=(0,),
+                          finetune=FinetuneConfig(learning_rate=1e-4)),
                 "cpu": cls(),
                 "gpu": cls(train_pairs=None, test_pairs=None, finetune=FinetuneConfig(epochs=2, batch_size=32)),
                 }[runtime.profile(name).name]
@@ -87,8 +91,8 @@ def load(config: PairConfig) -> dict[str, list[Pair]]:
         for address in data.sotu_splits()[split]:
             sentences = address.sentences
             segments = [" ".join(sentences[i: i + config.sentences]) for i in range(0, len(sentences), config.sentences)]
-            pairs += make_pairs(segments, random.Random(f"{address.key}|{config.seed}"), config.gap)
-        random.Random(f"{split}|{config.seed}").shuffle(pairs)
+            pairs += make_pairs(segments, random.Random(f"{address.key}|{config.sample_seed}"), config.gap)
+        random.Random(f"{split}|{config.sample_seed}").shuffle(pairs)
         out[split] = pairs[:limit] if limit else pairs
     return out
 
@@ -125,28 +129,35 @@ def examples(tokenizer, pairs: list[Pair], config: PairConfig):
                   first_max=config.max_length // 2)
 
 
-def cross_encoder(parts: dict[str, list[Pair]], config: PairConfig, tokenizer) -> dict:
-    """Fine-tune MiniLM as a cross-encoder on the training pairs; its test scores and training time."""
-    runtime.set_seed(config.seed)
+def cross_encoder(parts: dict[str, list[Pair]], config: PairConfig, tokenizer, seed: int) -> dict:
+    """Fine-tune MiniLM as a cross-encoder on the training pairs with ``seed``; its test scores and training time."""
+    runtime.set_seed(seed)
     encoder = hub.load_bert(config.checkpoint)
     model = SequenceClassifier(encoder, encoder.config.hidden_size, 2)
     started = time.process_time()
     history, _ = fine_tune(model, examples(tokenizer, parts["train"], config), [y for _, _, y in parts["train"]],
-                           dataclasses.replace(config.finetune, seed=config.seed))
+                           dataclasses.replace(config.finetune, seed=seed))
     cpu_train = time.process_time() - started
     p_follows = predict_proba(model, examples(tokenizer, parts["test"], config))[:, 1]
     test_y = np.array([y for _, _, y in parts["test"]])
-    return {"test": _scores(test_y, p_follows, 0.5), "train_cpu_seconds": cpu_train,
+    return {"seed": seed, "test": _scores(test_y, p_follows, 0.5), "train_cpu_seconds": cpu_train,
             "test_cpu_seconds": time.process_time() - started - cpu_train, "history": history.records}
 
 
 def run(config: PairConfig) -> dict:
-    """The TF-IDF cosine baseline and the cross-encoder on the same pairs."""
+    """The TF-IDF cosine baseline and the cross-encoder, once per seed, on the same pairs."""
     parts = load(config)
     tokenizer = hub.load_tokenizer(config.checkpoint)
+    tuned = [cross_encoder(parts, config, tokenizer, seed) for seed in config.seeds]
     return {"config": dataclasses.asdict(config), "pairs": {name: len(p) for name, p in parts.items()},
-            "tfidf_cosine": tfidf_cosine_baseline(parts), "cross_encoder": cross_encoder(parts, config, tokenizer),
+            "tfidf_cosine": tfidf_cosine_baseline(parts), "cross_encoder": tuned,
+            "spread": {metric: seeds.spread([run["test"][metric] for run in tuned]) for metric in ("accuracy", "auc")},
             "machine": {"threads": torch.get_num_threads(), "bf16": runtime.cpu_has_fast_bf16()}}
+
+
+def verdict(result: dict, metric: str = "accuracy") -> dict:
+    """:func:`seeds.verdict` of the cross-encoder against the TF-IDF cosine on ``metric`` (``accuracy`` or ``auc``)."""
+    return seeds.verdict([run["test"][metric] for run in result["cross_encoder"]], result["tfidf_cosine"]["test"][metric])
 
 
 def cached_run(config: PairConfig, folder: Path | str, refresh: bool = False) -> dict:

@@ -27,6 +27,7 @@ import numpy as np
 
 from bertcourse import data, hub, runtime
 
+from . import seeds
 from .classifier import SequenceClassifier
 from .finetune import FinetuneConfig, fine_tune, predict_proba
 from .inputs import encode
@@ -37,21 +38,22 @@ KS = (1, 5)
 
 @dataclass(frozen=True)
 class RerankConfig:
-    """``train_queries``: train subjects for the cross-encoder (three pairs each); ``limit``: test emails (None: all)."""
+    """``train_queries``: train subjects for the cross-encoder (three pairs each); ``limit``: test emails (None: all);
+    the cross-encoder is trained once per seed of ``seeds`` (the seed also draws each subject's random wrong body)."""
 
     max_length: int = 128
     candidates: int = 10
     train_queries: int = 1024
     limit: int | None = None
-    seed: int = 0
+    seeds: tuple[int, ...] = (0, 1, 2)
     checkpoint: str = hub.MINILM
     finetune: FinetuneConfig = FinetuneConfig(epochs=1, batch_size=16, learning_rate=1e-4)
 
     @classmethod
     def for_profile(cls, name: str | None = None) -> RerankConfig:
-        """``ci``: 32 test emails, 5 candidates, 32 train subjects at 64 tokens; ``cpu``: every test
-        email, 10 candidates, 1024 train subjects; ``gpu``: 20 candidates, 3000 train subjects."""
-        return {"ci": cls(max_length=64, candidates=5, train_queries=32, limit=32,
+        """``ci``: 32 test emails, 5 candidates, 32 train subjects at 64 tokens, one seed; ``cpu``: every test
+        email, 10 candidates, 1024 train subjects, three seeds; ``gpu``: 20 candidates, 3000 train subjects."""
+        return {"ci": cls(max_length=64, candidates=5, train_queries=32, limit=32, seeds=(0,),
                           finetune=FinetuneConfig(epochs=1, batch_size=8, learning_rate=1e-4)),
                 "cpu": cls(),
                 "gpu": cls(candidates=20, train_queries=3000,
@@ -106,8 +108,30 @@ def cross_scores(model, tokenizer, subjects: list[str], bodies: list[str], candi
     return predict_proba(model, chosen)[:, 1].reshape(candidates.shape)
 
 
+def reranker(config: RerankConfig, seed: int, encoder, tokenizer, train: tuple[list, list], test: tuple[list, list],
+             candidates: np.ndarray) -> dict:
+    """Train the cross-encoder with ``seed`` on pairs mined by ``encoder`` (the bi-encoder) from ``train``'s
+    (subjects, bodies); recall@k of the (Q, K) ``candidates`` of ``test`` re-ranked by it, and its CPU times."""
+    started = time.process_time()
+    bi = RetrievalConfig(max_length=config.max_length, checkpoint=config.checkpoint)
+    mined = encoder_ranking(encoder, tokenizer, *train, bi, 2)
+    firsts, seconds, labels = training_pairs(*train, mined, seed)
+    runtime.set_seed(seed)
+    model = SequenceClassifier(hub.load_bert(config.checkpoint), encoder.config.hidden_size, 2)
+    history, _ = fine_tune(model, encode(tokenizer, firsts, seconds, max_length=config.max_length), labels,
+                           dataclasses.replace(config.finetune, seed=seed))
+    train_seconds = time.process_time() - started
+
+    started = time.process_time()
+    reranked = rerank(candidates, cross_scores(model, tokenizer, *test, candidates, config.max_length))
+    cross_seconds = time.process_time() - started
+    return {"seed": seed, **recall_at_k(reranked, (*KS, config.candidates)),
+            "cpu_seconds_per_query": cross_seconds / len(candidates), "train_cpu_seconds": train_seconds,
+            "history": history.records, "changed_top1": float((reranked[:, 0] != candidates[:, 0]).mean())}
+
+
 def run(config: RerankConfig) -> dict:
-    """recall@1/@5 of the bi-encoder alone and re-ranked by the cross-encoder, on the same test subjects."""
+    """recall@1/@5 of the bi-encoder alone and re-ranked by the cross-encoder (one per seed), on the same test subjects."""
     splits = data.spam_assassin_splits()
     ids, subjects, bodies = pairs(splits["test"], config.limit)
     train_ids, train_subjects, train_bodies = pairs(splits["train"], config.train_queries)
@@ -117,26 +141,19 @@ def run(config: RerankConfig) -> dict:
     started = time.process_time()
     candidates = encoder_ranking(encoder, tokenizer, subjects, bodies, bi, config.candidates)  # (Q, K)
     bi_seconds = time.process_time() - started
-
-    started = time.process_time()
-    mined = encoder_ranking(encoder, tokenizer, train_subjects, train_bodies, bi, 2)
-    firsts, seconds, labels = training_pairs(train_subjects, train_bodies, mined, config.seed)
-    runtime.set_seed(config.seed)
-    model = SequenceClassifier(hub.load_bert(config.checkpoint), encoder.config.hidden_size, 2)
-    history, _ = fine_tune(model, encode(tokenizer, firsts, seconds, max_length=config.max_length), labels,
-                           dataclasses.replace(config.finetune, seed=config.seed))
-    train_seconds = time.process_time() - started
-
-    started = time.process_time()
-    reranked = rerank(candidates, cross_scores(model, tokenizer, subjects, bodies, candidates, config.max_length))
-    cross_seconds = time.process_time() - started
     ks = (*KS, config.candidates)
+    tuned = [reranker(config, seed, encoder, tokenizer, (train_subjects, train_bodies), (subjects, bodies), candidates)
+             for seed in config.seeds]
     return {"config": dataclasses.asdict(config), "queries": len(ids), "train_queries": len(train_ids),
             "bi_encoder": {**recall_at_k(candidates, ks), "cpu_seconds_per_query": bi_seconds / len(ids)},
-            "reranked": {**recall_at_k(reranked, ks), "cpu_seconds_per_query": cross_seconds / len(ids),
-                         "train_cpu_seconds": train_seconds, "history": history.records},
-            "changed_top1": float((reranked[:, 0] != candidates[:, 0]).mean()),
+            "reranked": tuned,
+            "spread": {metric: seeds.spread([run[metric] for run in tuned]) for metric in (f"recall@{k}" for k in KS)},
             "machine": {"threads": __import__("torch").get_num_threads(), "bf16": runtime.cpu_has_fast_bf16()}}
+
+
+def verdict(result: dict, metric: str = "recall@1") -> dict:
+    """:func:`seeds.verdict` of the re-ranked top-k against the bi-encoder's own order on ``metric``."""
+    return seeds.verdict([run[metric] for run in result["reranked"]], result["bi_encoder"][metric])
 
 
 def cached_run(config: RerankConfig, folder: Path | str, refresh: bool = False) -> dict:

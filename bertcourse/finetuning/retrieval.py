@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from bertcourse import data, hub, runtime
 from bertcourse.training.loop import TrainConfig, train
 
+from . import seeds
 from .finetune import embed
 from .inputs import collate, encode
 from .pooling import cosine_top_k, mean_pooling
@@ -34,7 +35,7 @@ KS = (1, 5, 10)
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    """``limit``: emails per split (None: all); the fine-tune runs ``steps`` steps of ``batch_size`` pairs."""
+    """``limit``: emails per split (None: all); the fine-tune runs ``steps`` steps of ``batch_size`` pairs, once per seed."""
 
     max_length: int = 128
     limit: int | None = None
@@ -42,13 +43,14 @@ class RetrievalConfig:
     batch_size: int = 16
     learning_rate: float = 2e-5
     scale: float = 20.0  # 1 / temperature of the in-batch softmax over cosine similarities
-    seed: int = 0
+    seeds: tuple[int, ...] = (0, 1, 2)
     checkpoint: str = hub.MINILM
 
     @classmethod
     def for_profile(cls, name: str | None = None) -> RetrievalConfig:
-        """``ci``: 64 emails at 64 tokens, 4 steps of 8; ``cpu``: every email, 150 steps of 16; ``gpu``: 1000 of 32."""
-        return {"ci": cls(max_length=64, limit=64, steps=4, batch_size=8),
+        """``ci``: 64 emails at 64 tokens, 4 steps of 8, one seed; ``cpu``: every email, 150 steps of 16, three
+        seeds (about 3 CPU minutes a seed); ``gpu``: 1000 steps of 32."""
+        return {"ci": cls(max_length=64, limit=64, steps=4, batch_size=8, seeds=(0,)),
                 "cpu": cls(), "gpu": cls(steps=1000, batch_size=32)}[runtime.profile(name).name]
 
     def key(self) -> str:
@@ -96,9 +98,9 @@ def in_batch_loss(encoder, batch: dict) -> tuple[torch.Tensor, dict]:
     return loss, {"accuracy": (scores.argmax(-1) == target).float().mean()}
 
 
-def contrastive_fine_tune(encoder, tokenizer, subjects, bodies, config: RetrievalConfig):
-    """Train ``encoder`` for ``config.steps`` steps on (subject, body) pairs with in-batch negatives."""
-    rng = np.random.default_rng(config.seed)
+def contrastive_fine_tune(encoder, tokenizer, subjects, bodies, config: RetrievalConfig, seed: int):
+    """Train ``encoder`` for ``config.steps`` steps on (subject, body) pairs, in-batch negatives; ``seed`` draws the batches."""
+    rng = np.random.default_rng(seed)
     q_examples = encode(tokenizer, subjects, max_length=config.max_length)
     d_examples = encode(tokenizer, bodies, max_length=config.max_length)
     batches = []
@@ -108,12 +110,23 @@ def contrastive_fine_tune(encoder, tokenizer, subjects, bodies, config: Retrieva
                         "documents": collate([d_examples[i] for i in chosen]), "scale": config.scale})
     settings = TrainConfig(max_steps=config.steps, learning_rate=config.learning_rate,
                            warmup_steps=max(1, config.steps // 10), log_every=max(1, config.steps // 10),
-                           eval_every=config.steps, seed=config.seed, progress=False)
+                           eval_every=config.steps, seed=seed, progress=False)
     return train(encoder, batches, in_batch_loss, settings)
 
 
+def fine_tuned(config: RetrievalConfig, seed: int, tokenizer, train_pairs, test_pairs, k: int) -> dict:
+    """recall@k of MiniLM (loaded afresh) after the contrastive fine-tune with ``seed``, its CPU time and curve."""
+    encoder = hub.load_bert(config.checkpoint).to(runtime.pick_device())
+    runtime.set_seed(seed)
+    started = time.process_time()
+    history = contrastive_fine_tune(encoder, tokenizer, *train_pairs, config, seed)
+    train_seconds = time.process_time() - started
+    return {"seed": seed, **recall_at_k(encoder_ranking(encoder, tokenizer, *test_pairs, config, k)),
+            "train_cpu_seconds": train_seconds, "history": history.records}
+
+
 def run(config: RetrievalConfig) -> dict:
-    """recall@k of TF-IDF, MiniLM as shipped and MiniLM after the contrastive fine-tune, on the test split."""
+    """recall@k of TF-IDF, MiniLM as shipped and MiniLM after the contrastive fine-tune (one per seed), on the test split."""
     splits = data.spam_assassin_splits()
     ids, subjects, bodies = pairs(splits["test"], config.limit)
     _, train_subjects, train_bodies = pairs(splits["train"], None if config.limit is None else 4 * config.limit)
@@ -126,14 +139,16 @@ def run(config: RetrievalConfig) -> dict:
     started = time.process_time()
     results["minilm"] = recall_at_k(encoder_ranking(encoder, tokenizer, subjects, bodies, config, k))
     results["minilm"]["cpu_seconds"] = time.process_time() - started
-    runtime.set_seed(config.seed)
-    started = time.process_time()
-    history = contrastive_fine_tune(encoder, tokenizer, train_subjects, train_bodies, config)
-    train_seconds = time.process_time() - started
-    results["fine_tuned"] = recall_at_k(encoder_ranking(encoder, tokenizer, subjects, bodies, config, k))
-    results["fine_tuned"].update(train_cpu_seconds=train_seconds, history=history.records)
-    return {"config": dataclasses.asdict(config), "queries": len(ids), "ids": ids, **results,
+    tuned = [fine_tuned(config, seed, tokenizer, (train_subjects, train_bodies), (subjects, bodies), k)
+             for seed in config.seeds]
+    return {"config": dataclasses.asdict(config), "queries": len(ids), "ids": ids, **results, "fine_tuned": tuned,
+            "spread": {metric: seeds.spread([run[metric] for run in tuned]) for metric in (f"recall@{k}" for k in KS)},
             "machine": {"threads": torch.get_num_threads(), "bf16": runtime.cpu_has_fast_bf16()}}
+
+
+def verdict(result: dict, baseline: str = "tfidf", metric: str = "recall@1") -> dict:
+    """:func:`seeds.verdict` of the fine-tuned MiniLM's ``metric`` against ``result[baseline]`` (``tfidf`` or ``minilm``)."""
+    return seeds.verdict([run[metric] for run in result["fine_tuned"]], result[baseline][metric])
 
 
 def cached_run(config: RetrievalConfig, folder: Path | str, refresh: bool = False) -> dict:

@@ -27,6 +27,7 @@ import torch
 
 from bertcourse import data, hub, runtime
 
+from . import seeds
 from .classifier import SequenceClassifier
 from .finetune import FinetuneConfig, fine_tune, predict_proba
 from .inputs import encode
@@ -228,10 +229,8 @@ def fine_tuned(parts: dict, config: PartyConfig, seed: int, tokenizer) -> dict:
 
 
 def spread(runs: list[dict], metric: str) -> dict:
-    """Mean, standard deviation (n - 1), min and max of ``run["test"][metric]`` over the seeds' runs."""
-    values = np.array([run["test"][metric] for run in runs])
-    return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-            "min": float(values.min()), "max": float(values.max())}
+    """:func:`seeds.spread` of ``run["test"][metric]`` over the seeds' runs."""
+    return seeds.spread([run["test"][metric] for run in runs])
 
 
 def run(config: PartyConfig) -> dict:
@@ -251,23 +250,8 @@ def run(config: PartyConfig) -> dict:
 
 
 def verdict(result: dict, metric: str = "macro_f1") -> dict:
-    """Does the fine-tune beat TF-IDF + LR (same passages) by more than its seed spread, on ``metric``?
-
-    It does when the mean margin over the baseline is larger than the range of the seeds
-    (max - min) and every seed is above the baseline. Returns the margin, the range, how many
-    seeds are above, and ``"beats"`` (by more than the spread), ``"ahead"`` (on average, not by
-    more than the spread) or ``"loses"``.
-    """
-    baseline = result["tfidf"]["test"][metric]
-    spread_ = result["spread"][metric]
-    margin, width = spread_["mean"] - baseline, spread_["max"] - spread_["min"]
-    above = sum(run["test"][metric] > baseline for run in result["fine_tuned"])
-    if margin > width and above == len(result["fine_tuned"]):
-        outcome = "beats"
-    else:
-        outcome = "ahead" if margin > 0 else "loses"
-    return {"outcome": outcome, "margin": margin, "range": width, "seeds_above": above,
-            "seeds": len(result["fine_tuned"]), "baseline": baseline, **spread_}
+    """:func:`seeds.verdict` of the fine-tune against TF-IDF + LR (same passages) on ``metric``."""
+    return seeds.verdict([run["test"][metric] for run in result["fine_tuned"]], result["tfidf"]["test"][metric])
 
 
 def cached_run(config: PartyConfig, folder: Path | str, refresh: bool = False) -> dict:
