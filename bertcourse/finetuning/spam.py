@@ -7,7 +7,7 @@ by email id). Three models see the same emails, subject and body:
 * a frozen encoder: MiniLM's mean-pooled sentence embeddings + logistic regression;
 * MiniLM fine-tuned end to end with a linear head on [CLS]
   (:class:`~bertcourse.finetuning.classifier.SequenceClassifier`), once per seed, with the spread
-  of its scores over the seeds (:func:`~bertcourse.finetuning.sotu_party.spread`).
+  of its scores over the seeds (:mod:`~bertcourse.finetuning.seeds`).
 
 Spam is the positive class (label 1). A run is sized by the profile
 (:meth:`SpamConfig.for_profile`); its results are a plain dict, cached as JSON by
@@ -27,10 +27,10 @@ import torch
 
 from bertcourse import data, hub, runtime
 
+from . import seeds
 from .classifier import SequenceClassifier
 from .finetune import FinetuneConfig, embed, fine_tune, predict_proba
 from .inputs import encode
-from .sotu_party import spread
 
 LABELS = ("ham", "spam")
 EVAL_SPLITS = ("validation", "test")
@@ -195,9 +195,14 @@ def run(config: SpamConfig) -> dict:
              for seed in config.seeds]
     return {"config": dataclasses.asdict(config), "tfidf": tfidf_baseline(split_emails),
             "frozen": frozen_encoder_baseline(split_emails, config, tokenizer), "fine_tuned": tuned,
-            "spread": {metric: spread(tuned, metric) for metric in SPREAD_METRICS},
+            "spread": {metric: seeds.spread([run["test"][metric] for run in tuned]) for metric in SPREAD_METRICS},
             "ids": {split: [e.id for e in split_emails[split]] for split in EVAL_SPLITS},
             "machine": {"threads": torch.get_num_threads(), "bf16": runtime.cpu_has_fast_bf16()}}
+
+
+def verdict(result: dict, metric: str = "accuracy") -> dict:
+    """:func:`seeds.verdict` of the fine-tune against TF-IDF + LR on the test split's ``metric`` (a SPREAD_METRICS name)."""
+    return seeds.verdict([run["test"][metric] for run in result["fine_tuned"]], result["tfidf"]["test"][metric])
 
 
 def cached_run(config: SpamConfig, folder: Path | str, refresh: bool = False) -> dict:

@@ -67,9 +67,11 @@ def test_hard_ham_accuracy_has_its_own_key_for_the_seed_spread():
     scored = spam.with_hard_ham(spam.scores(y_true, y_pred, [spam.HARD_HAM, spam.HARD_HAM, "easy", "spam"]))
     assert scored["hard_ham"] == 0.5 and scored["accuracy"] == 0.75
     assert spam.with_hard_ham(spam.scores(y_true, y_pred, ["easy"] * 3 + ["spam"]))["hard_ham"] is None
-    runs = [{"test": {"hard_ham": a}} for a in (26 / 31, 27 / 31, 28 / 31)]
-    assert spam.spread(runs, "hard_ham") == pytest.approx({"mean": 27 / 31, "std": 1 / 31, "min": 26 / 31,
-                                                            "max": 28 / 31})
+    result = {"tfidf": {"test": {"hard_ham": 26 / 31}},
+              "fine_tuned": [{"test": {"hard_ham": a}} for a in (26 / 31, 27 / 31, 28 / 31)]}
+    v = spam.verdict(result, "hard_ham")
+    assert {k: v[k] for k in ("mean", "min", "max")} == pytest.approx({"mean": 27 / 31, "min": 26 / 31, "max": 28 / 31})
+    assert v["outcome"] == "ahead" and v["seeds_above"] == 2  # one email ahead on average, two apart between seeds
 
 
 def test_configs_by_profile_and_stable_keys():
