@@ -2,11 +2,11 @@
 
 The obvious alternative is what a practitioner writes first: ``transformers.BertForMaskedLM``
 of the same width and depth, ``DataCollatorForLanguageModeling`` (15% masked, 80/10/10) and a
-plain AdamW loop at BERT's published defaults (Devlin et al., 2019, appendix A.2): peak
-learning rate 1e-4, betas (0.9, 0.999), epsilon 1e-6, weight decay 0.01 except on biases and
-LayerNorm, linear warm-up over the first 1% then linear decay to zero, gradients clipped at
-norm 1 (google-research/bert's optimization.py), dropout 0.1 and initialisation std 0.02
-(``transformers.BertConfig``'s defaults), fp32. It trains for a fixed wall-clock budget
+plain AdamW loop at BERT's defaults: from the paper (Devlin et al., 2019, appendix A.2) peak
+learning rate 1e-4, betas (0.9, 0.999), weight decay 0.01, linear warm-up over the first 1% of
+training then linear decay to zero, dropout 0.1; from the authors' code (google-research/bert)
+epsilon 1e-6, no weight decay on biases and LayerNorm, gradients clipped at norm 1 and
+initialisation std 0.02 (dropout and std as in ``transformers.BertConfig``'s defaults); fp32. It trains for a fixed wall-clock budget
 (10 minutes in the full plan), with the warm-up and decay laid over that budget's seconds,
 because a time budget has no step count to schedule by (cramming's choice, Geiping &
 Goldstein, 2023).
@@ -38,7 +38,7 @@ TITLE = ("Time to accuracy on the same data: the course's pre-training recipe ag
          "BertForMaskedLM + DataCollatorForLanguageModeling + AdamW at BERT's defaults "
          "(one run each, one after the other)")
 
-# BERT's pre-training defaults (Devlin et al., 2019, A.2; google-research/bert optimization.py).
+# BERT's pre-training defaults (Devlin et al., 2019, A.2; epsilon, exclusions and clipping from google-research/bert).
 BERT_LR = 1e-4
 BERT_BETAS = (0.9, 0.999)
 BERT_EPS = 1e-6
