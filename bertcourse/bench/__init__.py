@@ -1,5 +1,6 @@
 """Benchmarks: the reference BERT against transformers, model FLOP utilisation, the CPU
-training-path levers, the MLM head, and the time a pre-training run takes to a held-out accuracy.
+training-path levers, the MLM head, the time a pre-training run takes to a held-out accuracy, and
+the course's pre-training recipe against the obvious transformers loop on the same data.
 
 ``python -m bertcourse bench`` (``make bench``) runs every comparison and
 writes ``_build/bench/results.json``; the book's Performance page renders that
@@ -8,7 +9,7 @@ and the tests use it).
 
 - ``harness``: plans, the machine record, interleaved A/B timing and medians (how the numbers are taken).
 - one module per table, each with its ``measure()`` and its ``rows()`` side by side:
-  ``encoder``, ``mfu``, ``levers``, ``mlm``, ``time_to_accuracy``, ``timings`` (book build and
+  ``encoder``, ``mfu``, ``levers``, ``mlm``, ``time_to_accuracy``, ``recipe_vs_transformers``, ``timings`` (book build and
   autograding, measured elsewhere and read from files).
 - ``report``: the tables as Markdown and HTML.
 
@@ -26,7 +27,7 @@ from pathlib import Path
 import torch
 
 from .. import runtime
-from . import encoder, harness, levers, mfu, mlm, time_to_accuracy
+from . import encoder, harness, levers, mfu, mlm, recipe_vs_transformers, time_to_accuracy
 from .harness import BENCH_DIR, FULL, QUICK, RESULTS_PATH, SCHEMA_VERSION, BenchPlan, EncoderCase, interleaved
 from .report import TITLES, machine_line, markdown_table, report, report_html, tables
 from .timings import TIMING_FILES, read_timing_files
@@ -81,6 +82,8 @@ def _run(quick, device, output, progress) -> dict:
         results["mlm"] += mlm.measure(plan, device, vocab_size=30522)
     say("time to a held-out MLM accuracy")
     results["time_to_accuracy"] = time_to_accuracy.measure(plan, device)
+    say("the course's pre-training recipe against a transformers loop at BERT's defaults")
+    results[recipe_vs_transformers.KEY] = recipe_vs_transformers.measure(plan, device)
     results.update(read_timing_files())
     results["seconds"] = time.perf_counter() - started
     results["machine"]["load_average_end"] = harness.load_average()

@@ -35,7 +35,7 @@ from ..models.convert import load_transformers_weights
 
 BENCH_DIR = Path("_build") / "bench"
 RESULTS_PATH = BENCH_DIR / "results.json"
-SCHEMA_VERSION = 4  # bump when the JSON's structure changes
+SCHEMA_VERSION = 5  # bump when the JSON's structure changes
 
 
 # --- Plans -----------------------------------------------------------------------------------------
@@ -67,9 +67,11 @@ class BenchPlan:
     peak_calls: int = 1  # matmuls per timed round, so that a round lasts about as long as a training step
     accuracy_steps: int = 400  # pre-training steps per dtype for the time-to-accuracy runs
     accuracy_evals: int = 8  # held-out evaluations during each of them
+    baseline_seconds: float | None = 600.0  # budget of the transformers loop the recipe is timed against (None: skip)
+    recipe_evals: int = 22  # held-out evaluations of the recipe's run in that comparison (every 100 steps on cpu)
 
 
-# Sized for a 2-core CPU: the full plan takes about 5-10 minutes there.
+# Sized for a 2-core CPU: the full plan takes about 20-25 minutes there, 10 of them the transformers loop.
 FULL = BenchPlan(
     name="full",
     encoder_cases=(
@@ -98,6 +100,7 @@ QUICK = BenchPlan(
     mlm_profile="ci",
     accuracy_steps=20,
     accuracy_evals=2,
+    baseline_seconds=None,
     warmup=1,
     repeats=3,
     peak_size=1024,

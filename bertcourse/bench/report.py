@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from html import escape
 
-from . import encoder, levers, mfu, mlm, time_to_accuracy, timings
+from . import encoder, levers, mfu, mlm, recipe_vs_transformers, time_to_accuracy, timings
 
 # The tables in the order they are shown, each module holding its measure() and its rows().
-TABLES = (encoder, mfu, levers, mlm, time_to_accuracy, timings)
+TABLES = (encoder, mfu, levers, mlm, time_to_accuracy, recipe_vs_transformers, timings)
 TITLES = {table.KEY: table.TITLE for table in TABLES}
 
 

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from bertcourse import bench, runtime
-from bertcourse.bench import harness, mfu
+from bertcourse.bench import harness, mfu, recipe_vs_transformers
 from bertcourse.models.bert import BertConfig
+from bertcourse.pretraining.run import PretrainConfig
 
 TINY = replace(
     bench.QUICK,
@@ -98,6 +99,57 @@ def test_time_to_accuracy_rows(results):
         assert row["steps"] == TINY.accuracy_steps and len(row["curve"]) >= 1
         assert 0.0 <= row["target_accuracy"] <= row["final_accuracy"] <= 1.0
         assert row["seconds_to_target"] in [t for t, _ in row["curve"]]
+
+
+def test_quick_plan_skips_the_transformers_comparison_with_a_reason(results):
+    rows = results[0][recipe_vs_transformers.KEY]
+    assert [r["side"] for r in rows] == [recipe_vs_transformers.TRANSFORMERS_SIDE, recipe_vs_transformers.RECIPE_SIDE]
+    assert all("make bench" in r["skipped"] for r in rows)
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    plan = replace(TINY, baseline_seconds=2.0, recipe_evals=2, accuracy_evals=2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return plan, recipe_vs_transformers.measure(plan, torch.device("cpu"))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_transformers_loop_trains_for_its_budget_on_the_recipe_shape(comparison):
+    plan, (theirs, ours) = comparison
+    assert theirs["steps"] > 0 and theirs["curve"][-1][0] >= plan.baseline_seconds
+    assert theirs["final_accuracy"] == theirs["curve"][-1][1]
+    shape = ("batch", "seq", "layers", "hidden")
+    assert [theirs[k] for k in shape] == [ours[k] for k in shape]
+
+
+def test_recipe_row_times_the_transformers_runs_final_accuracy(comparison):
+    plan, (theirs, ours) = comparison
+    assert ours["target_accuracy"] == theirs["final_accuracy"] and len(ours["curve"]) == plan.recipe_evals
+    if ours["seconds_to_target"] is None:
+        assert all(a < ours["target_accuracy"] for _, a in ours["curve"]) and ours["speedup"] is None
+    else:
+        first = next(t for t, a in ours["curve"] if a >= ours["target_accuracy"])
+        assert ours["seconds_to_target"] == first
+        assert ours["speedup"] == pytest.approx(theirs["curve"][-1][0] / first)
+    text = bench.markdown_table(recipe_vs_transformers.rows({recipe_vs_transformers.KEY: [theirs, ours]}))
+    assert "x sooner" in text or "not reached" in text
+
+
+def test_transformers_side_uses_berts_defaults():
+    config = PretrainConfig.for_profile("ci")
+    model = recipe_vs_transformers.transformers_model(config, vocab_size=50, pad_token_id=0)
+    assert model.config.hidden_dropout_prob == 0.1 and model.config.initializer_range == 0.02
+    assert model.config.hidden_size == config.model.hidden_size
+    optimizer = recipe_vs_transformers.bert_adamw(model)
+    decayed, plain = optimizer.param_groups
+    assert decayed["weight_decay"] == 0.01 and plain["weight_decay"] == 0.0
+    assert all(p.ndim == 1 for p in plain["params"]) and all(p.ndim > 1 for p in decayed["params"])
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(model.parameters()))
+    assert optimizer.defaults["lr"] == 1e-4 and optimizer.defaults["eps"] == 1e-6
 
 
 def test_missing_timing_files_are_skipped_with_a_reason(results, tmp_path):
