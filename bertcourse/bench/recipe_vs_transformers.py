@@ -6,8 +6,8 @@ plain AdamW loop at BERT's defaults: from the paper (Devlin et al., 2019, append
 learning rate 1e-4, betas (0.9, 0.999), weight decay 0.01, linear warm-up over the first 1% of
 training then linear decay to zero, dropout 0.1; from the authors' code (google-research/bert)
 epsilon 1e-6, no weight decay on biases and LayerNorm, gradients clipped at norm 1 and
-initialisation std 0.02 (dropout and std as in ``transformers.BertConfig``'s defaults); fp32. It trains for a fixed wall-clock budget
-(10 minutes in the full plan), with the warm-up and decay laid over that budget's seconds,
+initialisation std 0.02 (dropout and std as in ``transformers.BertConfig``'s defaults); fp32.
+It trains for a fixed wall-clock budget (10 minutes in the full plan), with the warm-up and decay laid over that budget's seconds,
 because a time budget has no step count to schedule by (cramming's choice, Geiping &
 Goldstein, 2023).
 
