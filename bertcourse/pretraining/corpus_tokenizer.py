@@ -43,6 +43,13 @@ def train_wordpiece(
         ``[PAD] [UNK] [CLS] [SEP] [MASK]`` and that frames one or two segments
         as ``[CLS] A [SEP] (B [SEP])`` like BERT's.
 
+    Not bit-reproducible across processes: the ``tokenizers`` trainer breaks ties between
+    merges of equal count by ids it hands out in hash-map order, which changes from one process
+    to the next (huggingface/tokenizers#1794). Two trainings on the same text can differ in a
+    few rare pieces; measured here, the Chapter 2 ``cpu`` run with one seed ended at 0.323 and
+    0.327 held-out accuracy in two processes. Within a process, and for a saved tokenizer, a
+    seed reproduces its run.
+
     Taught in book/ch2_pretraining/pretraining_run.md.
     """
     # Imported here: tokenizers and transformers load only when a vocabulary is trained.
