@@ -43,12 +43,14 @@ def train_wordpiece(
         ``[PAD] [UNK] [CLS] [SEP] [MASK]`` and that frames one or two segments
         as ``[CLS] A [SEP] (B [SEP])`` like BERT's.
 
-    Not bit-reproducible across processes: the ``tokenizers`` trainer breaks ties between
-    merges of equal count by ids it hands out in hash-map order, which changes from one process
-    to the next (huggingface/tokenizers#1794). Two trainings on the same text can differ in a
-    few rare pieces; measured here, the Chapter 2 ``cpu`` run with one seed ended at 0.323 and
-    0.327 held-out accuracy in two processes. Within a process, and for a saved tokenizer, a
-    seed reproduces its run.
+    The ids are the pieces' sorted order after the five special tokens. The ``tokenizers``
+    trainer numbers the ``##`` pieces in hash-map order, which changes from one process to the
+    next (huggingface/tokenizers#1794): on Chapter 2's corpora, two trainings learned the same
+    8,192 pieces but gave 138 of them other ids, and so other initial embeddings (the same
+    seeded run ended at 0.323 and 0.327 held-out accuracy). Renumbering removes that. The same
+    bug breaks ties between merges of equal count by those ids, so on a small text two
+    processes can still learn a few different pieces; on Chapter 2's corpora two pairs of
+    trainings learned identical vocabularies.
 
     Taught in book/ch2_pretraining/pretraining_run.md.
     """
@@ -72,6 +74,9 @@ def train_wordpiece(
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
+    pieces = sorted(set(tokenizer.get_vocab()) - set(SPECIAL_TOKENS))
+    tokenizer.model = models.WordPiece({piece: i for i, piece in enumerate([*SPECIAL_TOKENS, *pieces])},
+                                       unk_token="[UNK]", max_input_chars_per_word=100)
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
