@@ -20,11 +20,13 @@ evaluations, so the speed-up is a lower bound.
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import torch
 import transformers
 
+from .. import runtime
 from ..pretraining.data import PretrainData, prepare_data, validation_batches
 from ..pretraining.masking import mask_tokens
 from ..pretraining.objectives import IGNORE_INDEX
@@ -70,16 +72,15 @@ def bert_adamw(model: torch.nn.Module) -> torch.optim.AdamW:
 @torch.no_grad()
 def held_out_accuracy(model: transformers.BertForMaskedLM, batches: list[dict], device: torch.device) -> float:
     """Accuracy of the argmax prediction over every masked held-out token."""
-    model.eval()
     correct = total = 0
-    for batch in batches:
-        labels = batch["labels"].to(device)  # (B, T), IGNORE_INDEX where not masked
-        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
-                       token_type_ids=batch["token_type_ids"].to(device)).logits  # (B, T, V)
-        scored = labels != IGNORE_INDEX
-        correct += int((logits[scored].argmax(-1) == labels[scored]).sum())
-        total += int(scored.sum())
-    model.train()
+    with runtime.eval_mode(model):
+        for batch in batches:
+            batch = runtime.to_device(batch, device)
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                           token_type_ids=batch["token_type_ids"]).logits  # (B, T, V)
+            scored = batch["labels"] != IGNORE_INDEX  # (B, T): the masked positions
+            correct += int((logits[scored].argmax(-1) == batch["labels"][scored]).sum())
+            total += int(scored.sum())
     return correct / max(total, 1)
 
 
@@ -102,23 +103,22 @@ def train_transformers(config: PretrainConfig, data: PretrainData, seconds: floa
     held_out = validation_batches(data.validation, tokenizer, config, mask_tokens)
     curve, steps, tokens, next_eval = [], 0, 0, seconds / evals
     start = time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        for batch in loader:
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds:
-                break
-            if elapsed >= next_eval:
-                curve.append([round(time.perf_counter() - start, 2), held_out_accuracy(model, held_out, device)])
-                next_eval += seconds / evals
-            for group in optimizer.param_groups:  # BERT's schedule, over the budget's seconds
-                group["lr"] = BERT_LR * linear(elapsed, BERT_WARMUP_FRACTION * seconds, seconds)
-            batch = {k: v.to(device) for k, v in batch.items()}
-            model(**batch).loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), BERT_CLIP_NORM)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            steps += 1
-            tokens += int(batch["attention_mask"].sum())
+    for batch in (batch for _ in itertools.count() for batch in loader):  # epoch after epoch until the budget ends
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            break
+        if elapsed >= next_eval:
+            curve.append([round(elapsed, 2), held_out_accuracy(model, held_out, device)])
+            next_eval += seconds / evals
+        for group in optimizer.param_groups:  # BERT's schedule, over the budget's seconds
+            group["lr"] = BERT_LR * linear(elapsed, BERT_WARMUP_FRACTION * seconds, seconds)
+        batch = runtime.to_device(batch, device)
+        model(**batch).loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), BERT_CLIP_NORM)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        steps += 1
+        tokens += int(batch["attention_mask"].sum())
     trained = time.perf_counter() - start
     curve.append([round(trained, 2), held_out_accuracy(model, held_out, device)])
     return {"curve": curve, "steps": steps, "tokens_per_s": tokens / trained, "final_accuracy": curve[-1][1]}

@@ -74,6 +74,14 @@ def test_hard_ham_accuracy_has_its_own_key_for_the_seed_spread():
     assert v["outcome"] == "ahead" and v["seeds_above"] == 2  # one email ahead on average, two apart between seeds
 
 
+def test_wall_clock_times_one_seed_and_restores_the_threads():
+    threads = torch.get_num_threads()
+    timed = spam.wall_clock(spam.SpamConfig.for_profile("ci"), seed=0, threads=1)
+    assert torch.get_num_threads() == threads
+    assert timed["seed"] == 0 and timed["threads"] == 1 and 0.0 <= timed["test_accuracy"] <= 1.0
+    assert 0 < timed["train_seconds"] <= timed["seconds_with_scoring"]
+
+
 def test_configs_by_profile_and_stable_keys():
     ci, cpu = spam.SpamConfig.for_profile("ci"), spam.SpamConfig.for_profile("cpu")
     assert ci.limit and cpu.limit is None and cpu.max_length == 128
