@@ -30,6 +30,7 @@ import nbformat
 
 from .. import registry
 from .feedback import HIDDEN
+from .sandbox import Limits, Sandbox, reserved_slots
 
 NOT_YET = "not yet"
 PASSED = "passed"
@@ -111,15 +112,14 @@ def _limits(assignment: str):
     return timing.derive(times) if times else None
 
 
-def _run(notebook, folder: Path, assignment: str) -> tuple[str | None, bool]:
-    """Execute ``notebook`` in place; a description of a kernel crash (or None) and whether it was jailed."""
+def _run(notebook, folder: Path, assignment: str, slot: int) -> tuple[str | None, bool]:
+    """Execute ``notebook`` in place as sandbox ``slot``; a description of a kernel crash (or None) and whether it was jailed."""
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
     from .kernel import SandboxKernelManager
-    from .sandbox import Limits, Sandbox
 
-    sandbox = Sandbox(Limits(), allow_unsandboxed=True)
+    sandbox = Sandbox(Limits(), slot=slot, allow_unsandboxed=True)
     SandboxKernelManager.sandbox = sandbox
     limits = _limits(assignment)
     running: list[int] = []
@@ -197,7 +197,10 @@ def check(path: Path | str, *, quiet: bool = False) -> CheckResult:
         for sibling in path.parent.iterdir():  # the notebook's data files, as graded
             if sibling.is_file() and sibling.suffix != ".ipynb" and sibling.stat().st_size < 50 * 2 ** 20:
                 shutil.copy2(sibling, folder / sibling.name)
-        crash, sandboxed = _run(notebook, folder, assignment)
+        # A block of uids of its own: a grading batch on this machine kills what runs as its uids once
+        # a student is done, and a shared uid would share RLIMIT_NPROC with that batch's kernels.
+        with reserved_slots() as slot:
+            crash, sandboxed = _run(notebook, folder, assignment, slot)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         if previous is None:

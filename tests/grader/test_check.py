@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 from bertcourse.grader import check, classroom
+from bertcourse.grader.sandbox import SLOTS_PER_BATCH, reserved_slots
 from tests.grader_support import WRONG
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +74,16 @@ def test_a_kernel_crash_is_explained(tmp_path):
     assert lines["wordpiece_tokenize"].status == check.PASSED
     assert lines["scaled_dot_product_attention"].status == "not run"
     assert "KERNEL DIED" in result.render()
+
+
+def test_the_kernel_runs_on_uids_no_grading_batch_holds(tmp_path, monkeypatch):
+    # A batch kills what still runs as its uids after each student, and shares RLIMIT_NPROC per uid:
+    # a check beside it (another test worker, an instructor's own check) must take a block of its own.
+    slots = []
+    monkeypatch.setattr(check, "_run", lambda notebook, folder, assignment, slot: (slots.append(slot), (None, True))[1])
+    with reserved_slots() as batch:
+        check.check(_notebook(tmp_path, {}), quiet=True)
+    assert slots and not batch <= slots[0] < batch + SLOTS_PER_BATCH, (slots, batch)
 
 
 def test_a_notebook_of_no_assignment_is_refused_in_one_line(tmp_path):
