@@ -30,10 +30,22 @@ YEAR = re.compile(r"^(1[7-9]|20)\d\d$")
 DAY = re.compile(r"^([1-9]|[12]\d|3[01]),?$")
 
 
+class Gazetteer(dict):
+    """Word tuples -> entity type, with what longest-match tagging would otherwise recompute for every sentence."""
+
+    @functools.cached_property
+    def longest(self) -> int:
+        return max(map(len, self), default=0)
+
+    @functools.cached_property
+    def first_words(self) -> frozenset[str]:
+        return frozenset(words[0] for words in self if words)
+
+
 @functools.cache
-def gazetteer(presidents: tuple[str, ...]) -> dict[tuple[str, ...], str]:
+def gazetteer(presidents: tuple[str, ...]) -> Gazetteer:
     """Word tuples -> entity type, from the presidents' names and the states (PER wins over LOC on a tie)."""
-    entries = {tuple(state.split()): "LOC" for state in STATES}
+    entries = Gazetteer({tuple(state.split()): "LOC" for state in STATES})
     for name in presidents:
         words = tuple(w for w in name.replace(".", "").split() if len(w) > 1)
         entries[words] = "PER"
@@ -48,10 +60,12 @@ def words_of(text: str) -> list[str]:
 
 def tag(words: list[str], entries: dict[tuple[str, ...], str], dates: bool = True) -> list[str]:
     """IOB2 tags of ``words`` by longest gazetteer match, then (with ``dates``) the month and year rules."""
-    longest = max(len(k) for k in entries)
+    entries = entries if isinstance(entries, Gazetteer) else Gazetteer(entries)
     tags, i = ["O"] * len(words), 0
     while i < len(words):
-        for n in range(min(longest, len(words) - i), 0, -1):
+        # Only a word that starts an entry can start a match longer than one word (one word can be a date).
+        longest = min(entries.longest, len(words) - i) if words[i] in entries.first_words else 1
+        for n in range(longest, 0, -1):
             kind = entries.get(tuple(words[i: i + n]))
             if kind is None and dates and n == 1 and (words[i] in MONTHS or YEAR.match(words[i])):
                 kind = "DATE"

@@ -170,7 +170,7 @@ def _entities(tags: list[list[str]]) -> list[list[tuple[int, int, str]]]:
 
 def lookup_baseline(train: list[Sentence], test: list[Sentence]) -> list[list[str]]:
     """The test tags of the training-entity lookup: longest match of the training entity strings, no rules."""
-    seen = training_entities(train)
+    seen = entities.Gazetteer(training_entities(train))
     return [entities.tag(s.words, seen, dates=False) for s in test]
 
 
