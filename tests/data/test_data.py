@@ -311,6 +311,28 @@ def test_spam_assassin(folders: dict[str, Path]) -> None:
     assert sum("<td" in e.body.lower() for e in emails) < 100  # HTML mostly stripped
 
 
+def test_spam_assassin_is_parsed_once_per_parser(tmp_path: Path, monkeypatch) -> None:
+    parser = importlib.import_module("bertcourse.data.spam_assassin")
+    raw = tmp_path / "data" / "spam-1" / "00001.abc.txt"
+    raw.parent.mkdir(parents=True)
+    raw.write_bytes(b"Subject: Cheap pills\n\nBuy now.\n")
+    monkeypatch.setattr(parser, "fetch", lambda name: tmp_path)
+    parser.load_spam_assassin.cache_clear()
+    try:
+        parsed = parser.load_spam_assassin()
+        assert [(e.id, e.subject, e.body) for e in parsed] == [("spam-1/00001", "Cheap pills", "Buy now.")]
+        [kept] = tmp_path.glob("parsed-*.json")
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o644  # the sandboxed kernels' uids read it too
+        kept.write_text(kept.read_text().replace("Cheap pills", "from the kept file"))
+        parser.load_spam_assassin.cache_clear()
+        assert parser.load_spam_assassin()[0].subject == "from the kept file"
+        monkeypatch.setattr(parser, "_parser_version", lambda: "changed")  # an edited parser parses again
+        parser.load_spam_assassin.cache_clear()
+        assert parser.load_spam_assassin() == parsed
+    finally:
+        parser.load_spam_assassin.cache_clear()
+
+
 def test_parse_email_never_crashes() -> None:
     html_only = (b"Subject: =?utf-8?q?caf=C3=A9?=\nContent-Type: text/html; charset=bogus\n\n"
                  b"<html><style>p{}</style><p>Hi&amp;bye</p><br>\xff</html>")
