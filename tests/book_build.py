@@ -1,8 +1,8 @@
 """One clean ci-profile build of the book, shared by the book tests of a pytest run.
 
 A copy of the book's sources in a temporary folder (so no execution cache of the checkout
-is reused), built exactly as ``make book`` builds it:
-``jupyter-book build . --builder html -n -W --keep-going``. Under pytest-xdist the build
+is reused), built exactly as ``make book`` builds it: ``python -m bertcourse book``
+(:mod:`bertcourse.book`). Under pytest-xdist the build
 runs once per run, not once per worker: it lives in the run's shared temporary folder,
 behind a file lock (the pattern of pytest-xdist's documentation).
 
@@ -40,11 +40,8 @@ def build_clean_book(root: Path) -> tuple[int, str]:
     # Pages that read solutions/ metadata (the graded-items table) find it through the package.
     env = dict(os.environ, BERTCOURSE_PROFILE="ci", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                MPLBACKEND="Agg", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "jupyter-book"), "build", ".", "--builder", "html", "-n", "-W",
-         "--keep-going"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
-    )
+    result = subprocess.run([sys.executable, "-m", "bertcourse", "book"], cwd=root, env=env, capture_output=True,
+                            text=True, timeout=BUILD_TIMEOUT_S)
     return result.returncode, result.stdout + result.stderr
 
 

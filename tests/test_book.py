@@ -2,7 +2,8 @@
 
 One clean build (a copy of the book's sources in a temporary folder, so no
 execution cache of the checkout is reused) under the ``ci`` profile, exactly as
-``make book`` runs it: ``jupyter-book build . -n -W --keep-going``, shared with
+``make book`` runs it (``python -m bertcourse book``: the pages executed two at a time,
+then ``jupyter-book build . -n -W --keep-going``), shared with
 tests/test_browser.py (see tests/book_build.py). The tests below read what it produced.
 """
 
@@ -19,21 +20,6 @@ from bertcourse.bench.timings import TIMING_FILES
 
 from .book_build import log_problems, shared_clean_book
 from .nbgrader_course import REPO, html_text, read, release_notebook_path, secret_lines, source_assignments, source_notebook_path
-
-
-def toc_files(toc: dict) -> list[str]:
-    """Every ``file:`` entry of a jb-book table of contents, in order."""
-    found = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries:
-            if "file" in entry:
-                found.append(entry["file"])
-            walk(entry.get("sections", []))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters", []))
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -73,12 +59,12 @@ def test_log_problems_keeps_the_books_and_skips_the_kernels_machinery():
 @pytest.mark.slow  # the clean book build
 def test_every_toc_page_is_built(built_book):
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    missing = [f for f in toc_files(toc) if not (built_book / "_build/html" / f"{f}.html").is_file()]
+    missing = [f for f in book.toc_files(toc) if not (built_book / "_build/html" / f"{f}.html").is_file()]
     assert not missing, f"pages of _toc.yml without HTML: {missing}"
 
 
 def test_every_markdown_page_is_in_the_toc():
-    toc = set(toc_files(yaml.safe_load((REPO / "_toc.yml").read_text())))
+    toc = set(book.toc_files(yaml.safe_load((REPO / "_toc.yml").read_text())))
     pages = {str(p.relative_to(REPO).with_suffix("")) for p in (REPO / "book").rglob("*.md")}
     assert pages <= toc, f"book pages that only_build_toc_files would drop silently: {sorted(pages - toc)}"
 
@@ -159,6 +145,36 @@ def test_book_build_is_timed_clean_then_cached(tmp_path, monkeypatch):
     assert book.build(tmp_path) == 0
     assert list(json.loads(timings.read_text())) == ["clean build"]
     assert (tmp_path / "_build/html/index.html").is_file()
+
+
+PAGE_HEADER = ("---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+               "kernelspec:\n  name: python3\n  display_name: Python 3\n  language: python\n{extra}---\n")
+
+
+def test_ci_pages_run_two_at_a_time_then_jupyter_book_reads_them_from_the_cache(tmp_path, monkeypatch, capfd):
+    (tmp_path / "_config.yml").write_text(
+        "title: t\nexclude_patterns: [_build, .jupyter_cache]\nexecute:\n  execute_notebooks: cache\n"
+        "  cache: .jupyter_cache\n  exclude_patterns: ['drafts/*']\n")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n- file: second\n- file: timed\n"
+                                       "- file: prose\n- file: drafts/draft\n")
+    threads = "import os\nprint('threads', os.environ.get('OMP_NUM_THREADS'))\n"
+    pages = {"index": ("", threads), "second": ("", "2 + 2\n"),
+             "timed": ("mystnb:\n  execution_mode: force\n", "3 + 3\n"), "drafts/draft": ("", "4 + 4\n")}
+    for name, (extra, code) in pages.items():
+        (tmp_path / f"{name}.md").parent.mkdir(exist_ok=True)
+        (tmp_path / f"{name}.md").write_text(PAGE_HEADER.format(extra=extra) + f"# {name}\n\n```{{code-cell}}\n{code}```\n")
+    (tmp_path / "prose.md").write_text("# Prose\n\nNo code.\n")
+    # Pages that set their own execution mode, excluded pages and plain Markdown are left to jupyter-book.
+    assert book.notebook_pages(tmp_path) == [tmp_path / "index.md", tmp_path / "second.md"]
+    monkeypatch.setenv("BERTCOURSE_PROFILE", "ci")
+    monkeypatch.setattr(book.os, "cpu_count", lambda: 2)
+    assert book.build(tmp_path) == 0
+    log = capfd.readouterr()
+    log = log.out + log.err
+    assert "bertcourse book: executed 2 of 2 pages, 2 at a time on 1 thread(s) each" in log
+    executed_by_jupyter_book = {line.split(":")[0] for line in log.splitlines() if "Executed notebook" in line}
+    assert executed_by_jupyter_book == {str(tmp_path / "timed.md")}, log[-3000:]
+    assert "threads 1" in (tmp_path / "_build/html/index.html").read_text()  # one thread per kernel: 2 cores, 2 at a time
 
 
 def _code_lines(obj) -> set[str]:
