@@ -11,6 +11,7 @@ kernel inside it.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -19,9 +20,25 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
-from .sandbox import Sandbox
+from .sandbox import Sandbox, reserved_slots
 
 NO_HISTORY = "--HistoryManager.hist_file=:memory:"  # no SQLite history file in the jail
+
+
+_HELD = []  # this process's reservation of sandbox uids: referenced, so that its lock lasts as long as the process
+
+
+@functools.cache
+def _own_slot() -> int:
+    """The first slot of a block of sandbox uids that this process holds until it exits.
+
+    For nbgrader run directly (``nbgrader autograde`` with the course's config) rather than by a
+    grading batch, which hands its processes their slots: a grading batch beside it kills what
+    still runs as its own uids after each student, so a kernel must never borrow them.
+    """
+    reservation = reserved_slots()
+    _HELD.append(reservation)
+    return reservation.__enter__()
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -38,7 +55,7 @@ class SandboxKernelManager(AsyncKernelManager):
         self.connection_file = str(self._jail_runtime / "kernel.json")
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        sandbox = self.sandbox or Sandbox()
+        sandbox = self.sandbox or Sandbox(slot=_own_slot())
         self.kernel_spec.interrupt_mode = "message"
         workdir = Path(self._launch_args.get("cwd") or os.getcwd())
         # Always this interpreter's ipykernel: the kernelspec's argv could name any program.

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bertcourse.grader.sandbox import FIRST_SANDBOX_UID, MIB, Limits, Sandbox, probe, reserved_slots
+from bertcourse.grader import kernel
+from bertcourse.grader.sandbox import FIRST_SANDBOX_UID, MIB, SLOTS_PER_BATCH, Limits, Sandbox, probe, reserved_slots
 from tests.grader_support import loopback_listener, require_sandbox, was_reached
 
 PROBE = textwrap.dedent('''
@@ -154,3 +155,13 @@ def test_missing_bubblewrap_is_said_in_one_line(monkeypatch):
     capabilities = probe()
     assert not capabilities.isolated
     assert any(line.startswith("NO SANDBOX: bubblewrap") and "\n" not in line for line in capabilities.problems)
+
+
+def test_nbgrader_run_directly_takes_uids_no_batch_holds():
+    # `nbgrader autograde` with the course's config starts kernels without a batch's slot: its own block, held
+    # for the life of the process, or a batch beside it would kill those kernels as leftovers of its uids.
+    with reserved_slots() as batch:
+        own = kernel._own_slot()
+        assert not batch <= own < batch + SLOTS_PER_BATCH
+    with reserved_slots() as later:
+        assert not later <= own < later + SLOTS_PER_BATCH and kernel._own_slot() == own
