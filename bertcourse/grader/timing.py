@@ -10,7 +10,8 @@ not finish (:func:`bertcourse.grader.recheck.stopped_in_kernel`).
 
 The times live beside the source notebook in ``solutions/<assignment>/cell_times.json``
 (``{grade_id: seconds}``, profile ``ci``), written by :func:`measure`
-(``python -m bertcourse grade <assignment> --measure``, and ``make release``).
+(``python -m bertcourse grade <assignment> --measure``; committed for every assignment,
+re-measured when a notebook's cells change).
 ``grade`` measures once when the file is missing. ``--cell-timeout`` and
 ``--notebook-timeout`` override the derived limits; ``--timeout-factor`` and
 ``--min-cell-timeout`` change the rule.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bertcourse import registry
 from bertcourse.grader import recheck, timing, worker
 from bertcourse.grader.execute import KERNEL_DIED
 from tests import notebook_runner as runner
@@ -104,7 +105,7 @@ def test_limits_refuse_a_factor_below_one():
         timing.derive({"a": 1.0}, 0.5)
 
 
-@pytest.mark.parametrize("assignment", ["ch1_architecture", "ch2_pretraining"])
+@pytest.mark.parametrize("assignment", registry.ASSIGNMENTS)
 def test_the_source_notebooks_have_measured_cell_times(assignment):
     times = timing.load(ROOT, assignment)
     assert times, f"run `python -m bertcourse grade {assignment} --measure`"
