@@ -20,6 +20,10 @@ Loaded from ``_config.yml`` (``sphinx.extra_extensions``). It does three things:
 - **Launch buttons follow ``repository.url``.** ``_config.yml`` names the launch services
   (Binder, Colab); they are switched off while ``repository.url`` is empty, so a publisher
   switches them all on with that one setting.
+- **Colab only where Colab can open the file.** The theme links Colab to the page's source
+  file in the repository; Colab opens ``.ipynb`` files only, so on the MyST Markdown pages
+  (every chapter page; the graded notebooks are ``.ipynb``) the Colab button is dropped and
+  the executed notebook stays a download away.
 """
 
 from __future__ import annotations
@@ -180,6 +184,15 @@ def _drop_own_heading_numbers(app, doctree) -> None:
             title.replace(title.children[0], nodes.Text(stripped))
 
 
+def _colab_only_for_notebook_sources(app, pagename, templatename, context, doctree) -> None:
+    """Drop the theme's Colab launch button from a page whose source is not an ``.ipynb`` file."""
+    if Path(app.env.doc2path(pagename)).suffix == ".ipynb":
+        return
+    for group in context.get("header_buttons", []):
+        if group.get("label") == "launch-buttons":
+            group["buttons"] = [button for button in group["buttons"] if button.get("text") != "Colab"]
+
+
 def _copy_mathjax_into_build(app, exception) -> None:
     if exception is None and app.builder.format == "html":
         copy_mathjax(Path(app.outdir) / "_static")
@@ -194,5 +207,6 @@ def setup(app):
     # Before the theme builds its header buttons (priority 501).
     app.connect("html-page-context", _publish_executed_notebook, priority=450)
     app.connect("html-page-context", _republish_after_the_theme, priority=900)  # after the theme's copy (501)
+    app.connect("html-page-context", _colab_only_for_notebook_sources, priority=600)  # after its launch buttons
     app.connect("build-finished", _copy_mathjax_into_build)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

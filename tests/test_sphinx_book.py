@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import nbformat
 import pytest
 import yaml
 
@@ -88,7 +89,8 @@ print(1 + 1)
 
 
 def build_one_page_book(root, repository_url: str):
-    """A one-page book with the course's launch settings; returns the page's HTML and its published notebook."""
+    """A one-page book with the course's launch settings, and a graded-notebook-like ``lab.ipynb`` beside it;
+    returns the page's HTML, its published notebook and the HTML of ``lab``."""
     import json
     import os
     import subprocess
@@ -102,8 +104,11 @@ def build_one_page_book(root, repository_url: str):
                          "config": {key: course["sphinx"]["config"][key] for key in ("mathjax_path", "nb_ipywidgets_js")}}}
     root.mkdir(parents=True, exist_ok=True)
     (root / "_config.yml").write_text(yaml.safe_dump(config))
-    (root / "_toc.yml").write_text("format: jb-book\nroot: page\n")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: page\nchapters:\n- file: lab\n")
     (root / "page.md").write_text(PAGE)
+    lab = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Lab"), nbformat.v4.new_code_cell("1")])
+    lab.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nbformat.write(lab, str(root / "lab.ipynb"))
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     for extra in ([], ["--all"]):  # the second build takes the outputs from the execution cache
         result = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", ".", *extra],
@@ -111,15 +116,17 @@ def build_one_page_book(root, repository_url: str):
         assert result.returncode == 0 and (root / "_build/html/page.html").is_file(), result.stdout[-3000:]
     html = (root / "_build/html/page.html").read_text(encoding="utf-8")
     notebook = json.loads((root / "_build/html/_sources/page.ipynb").read_text(encoding="utf-8"))
-    return html, notebook
+    return html, notebook, (root / "_build/html/lab.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.slow  # two small book builds
 @pytest.mark.parametrize("url", ["", "https://github.com/example/bertcourse"])
 def test_launch_buttons_follow_the_repository_url_and_notebooks_keep_outputs(tmp_path, url):
-    html, notebook = build_one_page_book(tmp_path / "book", url)
+    html, notebook, lab = build_one_page_book(tmp_path / "book", url)
     assert ("mybinder.org/v2/gh/example/bertcourse" in html) == bool(url)
-    assert ("colab.research.google.com/github/example/bertcourse" in html) == bool(url)
+    # Colab opens .ipynb files only: a button on the notebook, none on the Markdown page
+    assert ("colab.research.google.com/github/example/bertcourse/blob/main/lab.ipynb" in lab) == bool(url)
+    assert "colab.research.google.com" not in html
     assert "_sources/page.ipynb" in html, "the executed page offers its notebook for download"
     outputs = [cell["outputs"] for cell in notebook["cells"] if cell["cell_type"] == "code"]
     assert outputs == [[{"name": "stdout", "output_type": "stream", "text": ["2\n"]}]]
