@@ -71,7 +71,7 @@ class BenchPlan:
     recipe_evals: int = 22  # held-out evaluations of the recipe's run in that comparison (every 100 steps on cpu)
 
 
-# Sized for a 2-core CPU: the full plan takes about 20-25 minutes there, 10 of them the transformers loop.
+# Sized for a 2-core CPU: the full plan took 18 minutes there (2026-12-02), 10 of them the transformers loop.
 FULL = BenchPlan(
     name="full",
     encoder_cases=(
