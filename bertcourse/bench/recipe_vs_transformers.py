@@ -32,6 +32,7 @@ from ..pretraining.masking import mask_tokens
 from ..pretraining.objectives import IGNORE_INDEX
 from ..pretraining.run import PretrainConfig, pretrain
 from ..training import precision
+from ..training.loop import parameter_groups
 from ..training.schedules import linear
 from .harness import BenchPlan, dtype_name, rate
 
@@ -62,11 +63,8 @@ def transformers_model(config: PretrainConfig, vocab_size: int, pad_token_id: in
 
 
 def bert_adamw(model: torch.nn.Module) -> torch.optim.AdamW:
-    """AdamW at BERT's defaults; no weight decay on biases and LayerNorm weights (the 1-D parameters)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": BERT_WEIGHT_DECAY},
-              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=BERT_LR, betas=BERT_BETAS, eps=BERT_EPS)
+    """AdamW at BERT's defaults; no weight decay on biases and LayerNorm weights (the course's grouping)."""
+    return torch.optim.AdamW(parameter_groups(model, BERT_WEIGHT_DECAY), lr=BERT_LR, betas=BERT_BETAS, eps=BERT_EPS)
 
 
 @torch.no_grad()
