@@ -104,6 +104,11 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
+def machine() -> dict:
+    """What a stored result records of the machine that produced it: torch's threads and native CPU bf16."""
+    return {"threads": torch.get_num_threads(), "bf16": cpu_has_fast_bf16()}
+
+
 def config_key(config, algorithm: str = "sha256", length: int = 12) -> str:
     """A short hash of a dataclass config's fields: the name of its cached results' file."""
     text = json.dumps(dataclasses.asdict(config), sort_keys=True)

@@ -210,7 +210,7 @@ def run(config: QaConfig) -> dict:
             "sizes": {name: {"emails": len({q.email for q in rows}), "questions": len(rows),
                              "context_chars": float(np.median([len(q.context) for q in rows]))}
                       for name, rows in split.items()} | {"test_windows": len(test_windows)},
-            "machine": {"threads": __import__("torch").get_num_threads(), "bf16": runtime.cpu_has_fast_bf16()}}
+            "machine": runtime.machine()}
 
 
 def cached_run(config: QaConfig, folder: Path | str, refresh: bool = False) -> dict:

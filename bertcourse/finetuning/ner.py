@@ -248,7 +248,7 @@ def run(config: NerConfig) -> dict:
             "sizes": {name: {"sentences": len(rows), "addresses": len({s.address for s in rows}),
                              "entities": dict(counts[name])} for name, rows in (("train", train), ("test", test))},
             "seen_entities": len(seen),
-            "machine": {"threads": __import__("torch").get_num_threads(), "bf16": runtime.cpu_has_fast_bf16()}}
+            "machine": runtime.machine()}
 
 
 def cached_run(config: NerConfig, folder: Path | str, refresh: bool = False) -> dict:

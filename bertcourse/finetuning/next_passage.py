@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from bertcourse import data, hub, runtime
 
@@ -152,7 +151,7 @@ def run(config: PairConfig) -> dict:
     return {"config": dataclasses.asdict(config), "pairs": {name: len(p) for name, p in parts.items()},
             "tfidf_cosine": tfidf_cosine_baseline(parts), "cross_encoder": tuned,
             "spread": {metric: seeds.spread([run["test"][metric] for run in tuned]) for metric in ("accuracy", "auc")},
-            "machine": {"threads": torch.get_num_threads(), "bf16": runtime.cpu_has_fast_bf16()}}
+            "machine": runtime.machine()}
 
 
 def verdict(result: dict, metric: str = "accuracy") -> dict:

@@ -148,7 +148,7 @@ def run(config: RerankConfig) -> dict:
             "bi_encoder": {**recall_at_k(candidates, ks), "cpu_seconds_per_query": bi_seconds / len(ids)},
             "reranked": tuned,
             "spread": {metric: seeds.spread([run[metric] for run in tuned]) for metric in (f"recall@{k}" for k in KS)},
-            "machine": {"threads": __import__("torch").get_num_threads(), "bf16": runtime.cpu_has_fast_bf16()}}
+            "machine": runtime.machine()}
 
 
 def verdict(result: dict, metric: str = "recall@1") -> dict:

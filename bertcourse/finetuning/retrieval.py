@@ -143,7 +143,7 @@ def run(config: RetrievalConfig) -> dict:
              for seed in config.seeds]
     return {"config": dataclasses.asdict(config), "queries": len(ids), "ids": ids, **results, "fine_tuned": tuned,
             "spread": {metric: seeds.spread([run[metric] for run in tuned]) for metric in (f"recall@{k}" for k in KS)},
-            "machine": {"threads": torch.get_num_threads(), "bf16": runtime.cpu_has_fast_bf16()}}
+            "machine": runtime.machine()}
 
 
 def verdict(result: dict, baseline: str = "tfidf", metric: str = "recall@1") -> dict:

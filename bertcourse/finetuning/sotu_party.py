@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from bertcourse import data, hub, runtime
 
@@ -251,7 +250,7 @@ def run(config: PartyConfig) -> dict:
             "tfidf_all_train": tfidf_baseline(every_train_passage, parts["test"]),
             "fine_tuned": tuned,
             "spread": {metric: spread(tuned, metric) for metric in ("accuracy", "macro_f1")},
-            "machine": {"threads": torch.get_num_threads(), "bf16": runtime.cpu_has_fast_bf16()}}
+            "machine": runtime.machine()}
 
 
 def verdict(result: dict, metric: str = "macro_f1") -> dict:

@@ -197,7 +197,7 @@ def run(config: SpamConfig) -> dict:
             "frozen": frozen_encoder_baseline(split_emails, config, tokenizer), "fine_tuned": tuned,
             "spread": {metric: seeds.spread([run["test"][metric] for run in tuned]) for metric in SPREAD_METRICS},
             "ids": {split: [e.id for e in split_emails[split]] for split in EVAL_SPLITS},
-            "machine": {"threads": torch.get_num_threads(), "bf16": runtime.cpu_has_fast_bf16()}}
+            "machine": runtime.machine()}
 
 
 def wall_clock(config: SpamConfig, seed: int, threads: int = 2) -> dict:
