@@ -116,6 +116,8 @@ def execute_pages(root: Path, workers: int) -> None:
     records = [cache.add_nb_to_project(str(page), read_data=reader) for page in notebook_pages(root)]
     jobs = [ProcessData(r.pk, r.uri, cache, config.get("timeout", 30), bool(config.get("allow_errors")))
             for r in cache.list_unexecuted(filter_pks=[r.pk for r in records])]
+    if not jobs:  # a rebuild: every page is in the cache already, no worker processes to start
+        return
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     started = time.perf_counter()
     with _environment(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads), \

@@ -175,6 +175,8 @@ def test_ci_pages_run_two_at_a_time_then_jupyter_book_reads_them_from_the_cache(
     executed_by_jupyter_book = {line.split(":")[0] for line in log.splitlines() if "Executed notebook" in line}
     assert executed_by_jupyter_book == {str(tmp_path / "timed.md")}, log[-3000:]
     assert "threads 1" in (tmp_path / "_build/html/index.html").read_text()  # one thread per kernel: 2 cores, 2 at a time
+    assert book.build(tmp_path) == 0  # a rebuild finds every page in the cache: no workers started
+    assert "bertcourse book: executed" not in capfd.readouterr().out
 
 
 def _code_lines(obj) -> set[str]:
